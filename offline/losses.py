@@ -1,0 +1,57 @@
+"""The maths shared by Gatys, texture synthesis, feature inversion and AdaIN, as pure functions.
+
+Feature tensors are NHWC. Statistics are computed in float32 whatever the compute dtype, because
+Gram matrices and variances overflow float16.
+"""
+
+from keras import ops
+
+EPSILON = 1e-5
+
+
+def gram_matrix(features):
+    """(N, H, W, C) -> (N, C, C): channel correlations averaged over positions (Gatys' G / (H*W))."""
+    f = ops.cast(features, "float32")
+    shape = ops.shape(f)
+    flat = ops.reshape(f, (shape[0], -1, shape[3]))
+    return ops.einsum("npc,npd->ncd", flat, flat) / ops.cast(shape[1] * shape[2], "float32")
+
+
+def mean_std(features, epsilon=EPSILON):
+    """Per-sample, per-channel mean and standard deviation over H and W, each (N, 1, 1, C), float32.
+
+    ``epsilon`` inside the square root keeps the gradient finite on flat regions (std = 0)."""
+    f = ops.cast(features, "float32")
+    mean = ops.mean(f, axis=(1, 2), keepdims=True)
+    var = ops.mean(ops.square(f - mean), axis=(1, 2), keepdims=True)
+    return mean, ops.sqrt(var + epsilon)
+
+
+def mse(a, b):
+    return ops.mean(ops.square(ops.cast(a, "float32") - ops.cast(b, "float32")))
+
+
+def content_loss(features, target):
+    """Mean squared difference of feature maps."""
+    return mse(features, target)
+
+
+def style_loss_gram(features, target_gram):
+    """Mean squared difference between the Gram matrix of ``features`` and a target Gram matrix."""
+    return mse(gram_matrix(features), target_gram)
+
+
+def style_loss_mean_std(features, target_mean, target_std):
+    """AdaIN's style loss: match channel means and standard deviations (summed MSEs)."""
+    mean, std = mean_std(features)
+    return mse(mean, target_mean) + mse(std, target_std)
+
+
+def total_variation(images):
+    """Mean absolute difference between neighbouring pixels (anisotropic TV), per batch.
+
+    Our own rather than tf.image.total_variation: backend-neutral and independent of image size."""
+    x = ops.cast(images, "float32")
+    dy = ops.abs(x[:, 1:, :, :] - x[:, :-1, :, :])
+    dx = ops.abs(x[:, :, 1:, :] - x[:, :, :-1, :])
+    return ops.mean(dy) + ops.mean(dx)

@@ -1,0 +1,284 @@
+"""Image and video I/O shared by offline and realtime: reading, atomic writing, grids, animations.
+
+Images inside the project are RGB uint8 numpy arrays (H, W, 3); OpenCV's BGR stays in this file.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from offline.errors import UserError, require_file
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_image(path, size=None, max_side=None):
+    """Read an image file as RGB uint8. ``size`` is (width, height) or None; ``max_side`` caps the
+    longer side while keeping the aspect ratio. Unreadable files are a UserError."""
+    path = require_file(path, "image")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"cannot read image (not an image, or corrupt): {path}")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if size is not None:
+        image = resize(image, size)
+    elif max_side is not None:
+        image = fit_max_side(image, max_side)
+    return image
+
+
+def read_gray(path):
+    """Read an image file as a single-channel uint8 array."""
+    path = require_file(path, "image")
+    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise UserError(f"cannot read image (not an image, or corrupt): {path}")
+    return image
+
+
+def resize(image, size):
+    """Resize to (width, height): area filter when shrinking, cubic when enlarging."""
+    w, h = int(size[0]), int(size[1])
+    shrinking = w * h < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return out
+
+
+def fit_max_side(image, max_side):
+    """Scale so that the longer side is ``max_side`` (both up and down), keeping the aspect ratio."""
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    return resize(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+def to_uint8(image):
+    """Clip a float image in 0..255 and round it to uint8."""
+    return np.clip(np.rint(np.asarray(image, dtype=np.float32)), 0, 255).astype(np.uint8)
+
+
+def parse_size(text):
+    """'640x360' -> (640, 360); '512' -> (512, 512). Bad text is a UserError."""
+    try:
+        parts = [int(p) for p in str(text).lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise UserError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360, or one number")
+    return tuple(parts)
+
+
+def list_images(folder):
+    """Sorted image files in a folder (not recursive). A missing or empty folder is a UserError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in folder: {folder}")
+    return files
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+def _temp_beside(path, suffix):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def atomic_write_bytes(path, data):
+    tmp = _temp_beside(path, ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_image(path, image):
+    """Write an RGB uint8 (or float 0..255) image atomically; the format follows the extension."""
+    path = Path(path)
+    ext = path.suffix.lower() or ".png"
+    image = to_uint8(image)
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(ext, image)
+    if not ok:
+        raise UserError(f"cannot encode image as {ext}: {path}")
+    atomic_write_bytes(path, buf.tobytes())
+    return path
+
+
+# --- grids and contact sheets --------------------------------------------------------------------
+
+def grid(images, cols=None, pad=2, background=255, labels=None, label_height=None):
+    """Tile same-size RGB (or gray) images into one picture, optionally with a caption under each."""
+    images = [to_uint8(im) for im in images]
+    images = [np.repeat(im[..., None], 3, axis=2) if im.ndim == 2 else im for im in images]
+    n = len(images)
+    cols = cols or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    h = max(im.shape[0] for im in images)
+    w = max(im.shape[1] for im in images)
+    lh = 0
+    if labels is not None:
+        lh = label_height or max(14, min(28, w // 8))
+    sheet = np.full((rows * (h + lh + pad) + pad, cols * (w + pad) + pad, 3), background, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + lh + pad), pad + c * (w + pad)
+        sheet[y : y + im.shape[0], x : x + im.shape[1]] = im
+        if labels is not None and labels[i]:
+            put_text(sheet, str(labels[i]), (x + 2, y + h + lh - 4), height=lh - 4)
+    return sheet
+
+
+def put_text(image, text, origin, height=14, color=(0, 0, 0), thickness=1):
+    """Draw text whose cap height is about ``height`` pixels (OpenCV's Hershey font)."""
+    scale = max(0.3, height / 22.0)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thickness, cv2.LINE_AA)
+
+
+def labelled_sheet(rows, row_labels=None, col_labels=None, cell=None, pad=4):
+    """A contact sheet: ``rows`` is a list of lists of RGB images (None leaves a blank cell)."""
+    cell_h, cell_w = cell or next(im.shape[:2] for row in rows for im in row if im is not None)
+    lw = 0 if row_labels is None else max(60, 8 * max(len(s) for s in row_labels))
+    lh = 0 if col_labels is None else 22
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    sheet = np.full((lh + n_rows * (cell_h + pad) + pad, lw + n_cols * (cell_w + pad) + pad, 3), 255, np.uint8)
+    for c, label in enumerate(col_labels or []):
+        put_text(sheet, label[: max(4, cell_w // 8)], (lw + pad + c * (cell_w + pad), 16), height=12)
+    for r, row in enumerate(rows):
+        y = lh + pad + r * (cell_h + pad)
+        if row_labels is not None:
+            put_text(sheet, row_labels[r][:20], (4, y + cell_h // 2), height=12)
+        for c, im in enumerate(row):
+            if im is None:
+                continue
+            x = lw + pad + c * (cell_w + pad)
+            sheet[y : y + cell_h, x : x + cell_w] = resize(to_uint8(im), (cell_w, cell_h))
+    return sheet
+
+
+# --- video and animation -------------------------------------------------------------------------
+
+class VideoWriter:
+    """MP4 writer that only ever leaves a complete, playable file at ``path``.
+
+    Frames go to a temporary file beside the target; ``close()`` moves it into place. Use it as a
+    context manager so an exception or Ctrl-C still finalises what was written so far.
+    """
+
+    def __init__(self, path, fps, size):
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.size = tuple(int(v) for v in size)  # (width, height)
+        self.frames = 0
+        self._tmp = _temp_beside(self.path, self.path.suffix or ".mp4")
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() != ".avi" else "MJPG"))
+        self._writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, self.size)
+        if not self._writer.isOpened():
+            os.remove(self._tmp)
+            raise UserError(f"cannot open video for writing: {self.path}")
+
+    def write(self, frame_rgb):
+        frame = to_uint8(frame_rgb)
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = resize(frame, self.size)
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self):
+        if self._writer is None:
+            return self.path
+        self._writer.release()
+        self._writer = None
+        if self.frames:
+            os.replace(self._tmp, self.path)
+        elif os.path.exists(self._tmp):
+            os.remove(self._tmp)
+        return self.path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def read_video_info(path):
+    """(frame_count, fps, (width, height)) of a video file, or a UserError if it cannot be opened."""
+    path = require_file(path, "video")
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise UserError(f"cannot open video: {path}")
+    info = (
+        int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
+        cap.get(cv2.CAP_PROP_FPS) or 25.0,
+        (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))),
+    )
+    cap.release()
+    return info
+
+
+def iter_video(path):
+    """Yield RGB frames of a video file."""
+    path = require_file(path, "video")
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise UserError(f"cannot open video: {path}")
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def write_gif(path, frames, fps=12, max_side=None):
+    """Write an animated GIF atomically (Pillow: OpenCV cannot write GIFs)."""
+    from PIL import Image
+
+    frames = [to_uint8(f) for f in frames]
+    if max_side:
+        frames = [fit_max_side(f, max_side) for f in frames]
+    pil = [Image.fromarray(f) for f in frames]
+    tmp = _temp_beside(path, ".gif")
+    try:
+        pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0, optimize=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return Path(path)
+
+
+def write_animation(path, frames, fps=12):
+    """Write frames as .gif or .mp4 depending on the extension."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return write_gif(path, frames, fps=fps)
+    if path.suffix.lower() not in (".mp4", ".avi"):
+        raise UserError(f"animation must be .gif or .mp4: {path}")
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    with VideoWriter(path, fps, (w, h)) as writer:
+        for f in frames:
+            writer.write(f)
+    return path
