@@ -1,0 +1,175 @@
+"""``realtime``: the per-frame loop on a camera, a video file, a folder of images or a demo source.
+Argument parsing and wiring only; TensorFlow is imported only by the effects that need it."""
+
+import json
+import logging
+import os
+import sys
+import time
+
+import click
+
+from offline.errors import UserError
+from offline.options import SIZE, weights_options
+
+log = logging.getLogger("realtime")
+
+
+def effect_options(f):
+    """Options shared by ``run`` and ``bench``: which effect, and its settings."""
+    options = [
+        click.option("--effect", type=click.Choice(["stylize", "features", "none"]), default="stylize",
+                     show_default=True, help="What to do to each frame."),
+        click.option("--style", multiple=True, metavar="IMG|DIR|PRESET",
+                     help="Style image, folder of images or shipped preset name (repeatable). "
+                          "Default: the model's presets."),
+        click.option("--model", type=click.Path(file_okay=False), default=None,
+                     help="AdaIN model folder [default: trained/adain-relu3_1]."),
+        click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                     help="Stylize: content-style trade-off (keys +/-)."),
+        click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+                     help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
+        click.option("--backbone", default="mobilenet", show_default=True,
+                     help="Features: backbone model (mobilenet, vgg19, ...)."),
+        click.option("--backbone-alpha", type=float, default=0.75, show_default=True,
+                     help="Features: MobileNet width multiplier."),
+        click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
+        click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+                     help="Features: opacity of the heat map (keys +/-)."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+                     show_default=True, help="auto: fp16 on a GPU, fp32 on a CPU."),
+        click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
+        click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),
+        click.option("--fps", type=float, default=None,
+                     help="Pace of file, folder and demo sources in frames/s (0: as fast as they decode) "
+                          "[default: the file's own, demo 30, folder 2]."),
+        weights_options,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _effect(o):
+    from realtime.effects import build_effect
+
+    return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
+                        precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
+                        backbone=o["backbone"], layer=o["layer"], backbone_alpha=o["backbone_alpha"],
+                        blend=o["blend"])
+
+
+def _setup_logging(log_file=None, quiet=False):
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neural-studio")
+def main():
+    """Run an effect on live video: a camera, a video file, a folder of images, or a demo pattern.
+
+    \b
+    Examples:
+      realtime run --source demo --effect stylize            # no camera needed
+      realtime run --source 0 --effect features --fullscreen
+      realtime run --source clip.mp4 --no-display --max-frames 100 --out styled.mp4
+      realtime run --source 0 --install --cycle 60           # a gallery wall, for days
+      realtime bench --source clip.mp4 --effect stylize --size 640x360 --frames 100
+
+    \b
+    Keys (window): n/p style, +/- alpha, s smoothing, l/c layer/channel (features), h HUD,
+    r record, space snapshot PNG, f fullscreen, q/Esc quit.
+    """
+
+
+@main.command()
+@click.option("--source", default="0", show_default=True, help="Camera index, video file, folder of images, or demo.")
+@effect_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Record to this MP4 from the start (key r stops and starts again).")
+@click.option("--display/--no-display", default=True, show_default=True,
+              help="Show a window; --no-display runs headless (servers, tests).")
+@click.option("--fullscreen", is_flag=True, help="Start full screen (key f toggles).")
+@click.option("--hud/--no-hud", default=True, show_default=True, help="Overlay FPS, latency, effect and style.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
+@click.option("--cycle", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Next style (features: next layer) every SECONDS.")
+@click.option("--install", is_flag=True,
+              help="Installation mode: full screen, --loop, style cycle (default 60 s), hidden cursor, "
+                   "log file, never exits on a transient error.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+              help="Also log to this file [installation mode: realtime.log].")
+@click.option("--snapshot-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where space saves PNG snapshots (and r records when --out is not given).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's statistics as JSON at the end.")
+def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, **o):
+    """Capture -> effect -> window and/or MP4, one frame at a time."""
+    from realtime.loop import run as run_loop
+    from realtime.sinks import Recorder, Window, rss_mb
+    from realtime.sources import LatestFrame, open_source
+
+    if install:
+        fullscreen, o["loop"] = True, True
+        cycle = cycle or 60.0
+        log_file = log_file or "realtime.log"
+    _setup_logging(log_file, quiet=as_json)
+    if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("no display (DISPLAY is not set): run with --no-display, e.g. with --out FILE.mp4")
+    effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
+    src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"])
+    seconds = effect.warmup(src.size)  # compile for this frame shape and run once: no stall on frame 1
+    traces = effect.traces
+    log.info("%s at %dx%d: %s, warm-up %.1f ms/frame", src.name, *src.size, effect.label(), 1000 * seconds)
+    fps = src.fps or 30.0
+    if seconds > 0:  # record at the rate frames really come out, so a slow effect does not play fast
+        fps = max(1.0, min(fps, round(1.0 / seconds)))
+    recorder = Recorder(out or os.path.join(snapshot_dir, time.strftime("realtime-%Y%m%d-%H%M%S.mp4")), fps)
+    window = Window(fullscreen=fullscreen, hide_cursor=install) if display else None
+    rss_start = rss_mb()[0]
+    try:
+        with LatestFrame(src, pace=o["fps"] != 0) as capture:
+            stats = run_loop(capture, effect, window=window, recorder=recorder, record=out is not None,
+                             max_frames=max_frames, cycle=cycle, hud=hud, snapshot_dir=snapshot_dir,
+                             resilient=install)
+    finally:
+        if window is not None:
+            window.close()
+    rss_end, rss_peak = rss_mb()
+    summary = {**stats.summary(), "stopped": stats.stopped, "captured": capture.captured,
+               "dropped": capture.dropped, "effect": effect.label(), "size": list(src.size),
+               "retraces": effect.traces - traces, "recorded": [str(p) for p in recorder.files],
+               "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1), "rss_peak_mb": round(rss_peak, 1)}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{summary['frames']} frames, {summary['fps']} FPS, latency p50 {summary['latency_p50_ms']} ms, "
+                   f"dropped {summary['dropped']}, stopped by {summary['stopped']}"
+                   + (f", recorded {', '.join(summary['recorded'])}" if summary["recorded"] else ""))
+    if stats.stopped == "ctrl-c":
+        sys.exit(130)
+
+
+@main.command()
+@click.option("--source", default="demo", show_default=True, help="Video file, folder, camera index or demo.")
+@effect_options
+@click.option("--frames", type=click.IntRange(2), default=100, show_default=True, help="Frames to time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(source, frames, as_json, **o):
+    """Model-only FPS, end-to-end FPS, latency percentiles, dropped frames, peak memory.
+
+    Model-only: the compiled model call on one frame, back to back. End to end: the headless loop
+    with the capture thread, the source paced at its own frame rate (--fps to change it)."""
+    from realtime.benchmark import benchmark
+
+    _setup_logging(quiet=True)
+    effect = _effect(o)
+    result = benchmark(effect, source, frames, size=o["size"], fps=o["fps"], loop=True)
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            click.echo(f"{k:>18}: {v}")

@@ -1,0 +1,341 @@
+"""Per-frame effects: ``none``, ``features`` (a backbone layer's activations as a heat map) and
+``stylize`` (AdaIN with cached style statistics).
+
+An effect maps an RGB uint8 frame to an RGB uint8 frame of the same size. The model part is one
+``offline.backend.Compiled`` function per frame shape, built and run once in ``warmup`` before the
+first frame; everything that changes while the show runs (style statistics, alpha, channel,
+smoothing strength) is passed in as a tensor, so a key press never retraces it. ``traces`` counts
+traces; a test asserts it stays put after warm-up.
+
+``action(name)`` applies a key's effect-level meaning (next/prev style, alpha, smoothing, layer,
+channel) and returns a short message for the log and the HUD.
+"""
+
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from offline.errors import UserError
+
+log = logging.getLogger("realtime")
+
+EFFECTS = ("stylize", "features", "none")
+
+# Layers ``l`` cycles through for ``features``: ReLU outputs from shallow (edges) to deep (parts).
+FEATURE_LAYERS = {
+    "mobilenet": ("conv_pw_1_relu", "conv_pw_3_relu", "conv_pw_5_relu", "conv_pw_7_relu",
+                  "conv_pw_11_relu", "conv_pw_13_relu"),
+    # Keras VGG convolutions include their ReLU: block3_conv1 is the paper's relu3_1.
+    "vgg19": ("block1_conv2", "block2_conv2", "block3_conv1", "block3_conv4", "block4_conv1", "block5_conv1"),
+}
+DEFAULT_FEATURE_LAYER = {"mobilenet": "conv_pw_5_relu", "vgg19": "block3_conv1"}
+
+
+def resolve_precision(precision):
+    """``auto`` -> fp16 on a GPU, fp32 on a CPU (CPUs gain nothing from half precision)."""
+    if precision != "auto":
+        return precision
+    from offline import backend
+
+    return "fp16" if backend.has_gpu() else "fp32"
+
+
+def dtype_policy(precision):
+    return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[precision]
+
+
+class Effect:
+    """The identity, and the interface every effect follows."""
+
+    name = "none"
+    traces = 0
+    cycle_action = "next"  # what --cycle does every N seconds
+
+    def warmup(self, size):
+        """Compile for frames of ``size`` (width, height) and run once; returns seconds per call."""
+        return 0.0
+
+    def __call__(self, image):
+        return image
+
+    def model_call(self, image):
+        """The compiled model part alone (what `realtime bench` times as model-only)."""
+        return self(image)
+
+    def action(self, name):
+        return None
+
+    def label(self):
+        return self.name
+
+
+def _time_calls(fn, n=3):
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+class FeaturesEffect(Effect):
+    """One backbone layer's activations (the channel mean, or one channel), colour-mapped and
+    blended over the frame. Keys: l next layer, c next channel (after the last: the mean again),
+    +/- blend."""
+
+    name = "features"
+    cycle_action = "layer"
+
+    def __init__(self, backbone="mobilenet", layers=None, layer=None, alpha=0.75, weights="imagenet",
+                 weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO):
+        import keras
+
+        from offline.backbone import load_backbone, model_spec
+
+        key, _ = model_spec(backbone)
+        self.layers = list(layers or FEATURE_LAYERS.get(key, ()))
+        start = layer or DEFAULT_FEATURE_LAYER.get(key, self.layers[0] if self.layers else None)
+        if start is None:
+            raise UserError(f"--layer is required for backbone {backbone}")
+        if start not in self.layers:
+            self.layers.append(start)
+        old = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype_policy(precision))
+        try:
+            self.backbone = load_backbone(key, layers=self.layers, weights=weights, alpha=alpha,
+                                          weights_dir=weights_dir)
+        finally:
+            keras.config.set_dtype_policy(old)
+        self.layer_index = self.layers.index(start)
+        self.channel = None  # None: mean over channels
+        self.blend = blend
+        self.colormap = colormap
+        self._compiled = {}  # layer -> Compiled
+        self._channels = {}  # layer -> number of channels
+        self._size = None
+
+    @property
+    def layer(self):
+        return self.layers[self.layer_index]
+
+    @property
+    def traces(self):
+        return sum(c.traces for c in self._compiled.values())
+
+    def _compile(self, layer):
+        import keras
+        from keras import ops
+
+        from offline.backend import Compiled
+
+        bb = self.backbone
+        sub = keras.Model(bb.model.inputs, bb.model.get_layer(layer).output)
+
+        def feature_map(frame, channel_weights):
+            x = bb.preprocess(ops.cast(frame, "float32"))
+            f = ops.cast(sub(x, training=False), "float32")[0]
+            m = ops.tensordot(f, channel_weights, axes=1)  # weighted channel sum: mean or one-hot
+            lo, hi = ops.min(m), ops.max(m)
+            return ops.cast(ops.round(255.0 * (m - lo) / (hi - lo + 1e-6)), "uint8")
+
+        self._channels[layer] = int(sub.output.shape[-1])
+        return Compiled(feature_map)
+
+    def _weights(self):
+        c = self._channels[self.layer]
+        if self.channel is None:
+            return np.full((c,), 1.0 / c, np.float32)
+        w = np.zeros((c,), np.float32)
+        w[self.channel] = 1.0
+        return w
+
+    def model_call(self, image):
+        return self.feature_map(image)
+
+    def feature_map(self, image):
+        """The uint8 activation map (h, w) at the layer's own resolution: the model-only part."""
+        from keras import ops
+
+        if self.layer not in self._compiled:
+            self._compiled[self.layer] = self._compile(self.layer)
+        return ops.convert_to_numpy(self._compiled[self.layer](image[None], self._weights()))
+
+    def warmup(self, size):
+        self._size = tuple(size)
+        dummy = np.zeros((size[1], size[0], 3), np.uint8)
+        self.feature_map(dummy)
+        return _time_calls(lambda: self.feature_map(dummy))
+
+    def __call__(self, image):
+        m = self.feature_map(image)
+        m = cv2.resize(m, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        heat = cv2.cvtColor(cv2.applyColorMap(m, self.colormap), cv2.COLOR_BGR2RGB)
+        return cv2.addWeighted(image, 1.0 - self.blend, heat, self.blend, 0.0)
+
+    def action(self, name):
+        if name == "layer":
+            self.layer_index = (self.layer_index + 1) % len(self.layers)
+            self.channel = None
+            if self._size is not None and self.layer not in self._compiled:
+                self.warmup(self._size)  # a new layer is a new shape: compile it once, now
+        elif name == "channel":
+            c = self._channels.get(self.layer, 1)
+            self.channel = 0 if self.channel is None else (None if self.channel + 1 >= c else self.channel + 1)
+        elif name in ("alpha+", "alpha-"):
+            self.blend = float(np.clip(self.blend + (0.1 if name == "alpha+" else -0.1), 0.0, 1.0))
+        else:
+            return None
+        return self.label()
+
+    def label(self):
+        channel = "mean" if self.channel is None else f"ch {self.channel}"
+        return f"features {self.backbone.name}:{self.layer} {channel} blend {self.blend:.1f}"
+
+
+class StylizeEffect(Effect):
+    """AdaIN stylization with cached style statistics, and temporal smoothing against flicker.
+
+    ``stylizer`` follows the ``offline.adain.Stylizer`` contract; ``styles`` is a list of
+    ``(name, StyleStats)`` computed once at start. Keys: n/p style, +/- alpha, s smoothing.
+
+    Smoothing (why: video style transfer flickers because the decoder amplifies tiny input
+    changes such as sensor noise): where the input pixel barely changed since the previous frame,
+    the output is blended with the previous output; where it moved, the new output is taken as is,
+    so motion does not leave ghosts. ``smooth`` is the blend weight for a perfectly still pixel.
+    """
+
+    name = "stylize"
+
+    def __init__(self, stylizer, styles, alpha=1.0, smooth=0.7, motion_scale=6.0, temporal=True):
+        if not styles:
+            raise UserError("no styles: give --style IMAGE|FOLDER|PRESET, or ship presets with the model")
+        self.stylizer = stylizer
+        self.styles = list(styles)
+        self.style_index = 0
+        self.alpha = float(alpha)
+        self.smooth = float(smooth)
+        self.smooth_on = smooth > 0
+        self.temporal = temporal
+        self.motion_scale = motion_scale
+        self._compiled = None
+        self._prev = None  # (previous input frame, previous float output) for smoothing
+
+    @property
+    def traces(self):
+        return self._compiled.traces if self._compiled else 0
+
+    def _build(self):
+        from keras import ops
+
+        from offline.backend import Compiled
+
+        stylizer, scale, temporal = self.stylizer, self.motion_scale, self.temporal
+
+        def step(frame, prev_frame, prev_out, mean, std, alpha, smooth):
+            x = ops.cast(frame, "float32")
+            y = ops.clip(ops.cast(stylizer.stylize(x, mean, std, alpha), "float32"), 0.0, 255.0)
+            if temporal:
+                motion = ops.mean(ops.abs(x - ops.cast(prev_frame, "float32")), axis=-1, keepdims=True)
+                motion = ops.average_pool(motion, 5, strides=1, padding="same")  # ignore single noisy pixels
+                weight = smooth * ops.exp(-motion / scale)
+                y = y + weight * (prev_out - y)
+            return ops.cast(ops.round(y), "uint8"), y
+
+        return Compiled(step)
+
+    def _stats(self):
+        stats = self.styles[self.style_index][1]
+        return np.asarray(stats.mean, np.float32), np.asarray(stats.std, np.float32)
+
+    def step(self, image):
+        """Stylize one frame; returns the uint8 frame (the model-only part, smoothing included)."""
+        from keras import ops
+
+        if self._compiled is None:
+            self._compiled = self._build()
+        batch = image[None]
+        if self._prev is None or self._prev[0].shape != batch.shape:
+            self._prev = (batch, np.zeros(batch.shape, np.float32))
+            smooth = 0.0  # nothing to blend with yet
+        else:
+            smooth = self.smooth if self.smooth_on else 0.0
+        mean, std = self._stats()
+        out, y = self._compiled(batch, self._prev[0], self._prev[1], mean, std,
+                                np.asarray(self.alpha, np.float32), np.asarray(smooth, np.float32))
+        self._prev = (batch, y)  # y stays a backend tensor: no copy back to the device
+        return ops.convert_to_numpy(out)[0]
+
+    def warmup(self, size):
+        dummy = np.zeros((size[1], size[0], 3), np.uint8)
+        self.step(dummy)
+        self.step(dummy)
+        seconds = _time_calls(lambda: self.step(dummy))
+        self._prev = None
+        return seconds
+
+    def __call__(self, image):
+        return self.step(image)
+
+    model_call = step
+
+    def action(self, name):
+        if name in ("next", "prev"):
+            self.style_index = (self.style_index + (1 if name == "next" else -1)) % len(self.styles)
+        elif name in ("alpha+", "alpha-"):
+            self.alpha = round(float(np.clip(self.alpha + (0.1 if name == "alpha+" else -0.1), 0.0, 1.0)), 2)
+        elif name == "smooth":
+            self.smooth_on = not self.smooth_on
+        else:
+            return None
+        return self.label()
+
+    @property
+    def style_name(self):
+        return self.styles[self.style_index][0]
+
+    def label(self):
+        smooth = f"smooth {self.smooth:.1f}" if self.smooth_on and self.temporal else "smooth off"
+        return f"stylize {self.style_name} alpha {self.alpha:.1f} {smooth}"
+
+
+def load_styles(stylizer, specs):
+    """``--style`` values (preset names, image files, folders of images) -> [(name, StyleStats)],
+    each computed once now, so a missing or corrupt style is an error at start, not mid-show.
+    No specs: the model's shipped presets."""
+    from pathlib import Path
+
+    from offline.media import list_images
+
+    if not specs:
+        presets = dict(getattr(stylizer, "presets", {}) or {})
+        if not presets:
+            raise UserError("the model ships no style presets: give --style IMAGE|FOLDER")
+        return sorted(presets.items())
+    styles = []
+    for spec in specs:
+        paths = list_images(spec) if Path(spec).is_dir() else [spec]
+        for p in paths:
+            stats = stylizer.resolve_style(str(p))
+            styles.append((Path(p).stem if Path(p).exists() else str(p), stats))
+    return styles
+
+
+def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="auto", weights="imagenet",
+                 weights_dir=None, backbone="mobilenet", layer=None, backbone_alpha=0.75, blend=0.6):
+    """The effect a command line asks for. Errors the user can fix are UserErrors (exit 2)."""
+    if name == "none":
+        return Effect()
+    precision = resolve_precision(precision)
+    if name == "features":
+        return FeaturesEffect(backbone, layer=layer, alpha=backbone_alpha, weights=weights,
+                              weights_dir=weights_dir, precision=precision, blend=blend)
+    if name == "stylize":
+        try:
+            from offline.adain import Stylizer
+        except ModuleNotFoundError as e:
+            if e.name != "offline.adain":
+                raise
+            raise UserError("the stylize effect needs offline/adain.py, which this build lacks") from None
+        stylizer = Stylizer.load(model, weights=weights, weights_dir=weights_dir, precision=precision)
+        return StylizeEffect(stylizer, load_styles(stylizer, style), alpha=alpha, smooth=smooth)
+    raise UserError(f"unknown effect {name!r}; choose one of: {', '.join(EFFECTS)}")
