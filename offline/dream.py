@@ -90,7 +90,7 @@ def build_ascents(entries, model="inception_v3", alpha=1.0, weights="imagenet", 
             return load_backbone(key, layers=layers, weights=weights, alpha=alpha, include_top=include_top,
                                  weights_dir=weights_dir)
         except UserError as e:
-            if key == DEFAULT_MODEL and weights == "imagenet":
+            if key == DEFAULT_MODEL and str(weights).lower() not in ("none", "random"):
                 e.message += "; to dream without them: --model mobilenet --alpha 0.75 (or --weights none)"
             raise
 
@@ -310,7 +310,7 @@ def schedule_index(i, n_entries, frames, every=None, loop=False):
 
 
 def _render_settings(**kw):
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}
+    return json.loads(json.dumps(kw))  # as it will read back from render.json (tuples -> lists)
 
 
 @click.command("zoom")
