@@ -31,13 +31,18 @@ class Window:
 
     def __init__(self, title="neural studio", fullscreen=False, hide_cursor=False):
         self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        # GUI_NORMAL: no Qt toolbar (a gallery wall shows the picture only); KEEPRATIO when resized.
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         self.fullscreen = False
+        self._sized = False
         if fullscreen:
             self.toggle_fullscreen()
         self._unclutter = hide_cursor_process() if hide_cursor else None
 
     def show(self, image_rgb):
+        if not self._sized:  # start at the frame's own size, not the toolkit's default
+            cv2.resizeWindow(self.title, image_rgb.shape[1], image_rgb.shape[0])
+            self._sized = True
         cv2.imshow(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
 
     def poll_key(self):

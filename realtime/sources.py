@@ -154,6 +154,7 @@ class CameraSource:
         self.opener = opener
         self.retry_seconds = retry_seconds
         self.reconnects = 0
+        self._interrupted = threading.Event()
         self._cap = self._try_open(size)
         deadline = time.monotonic() + wait_first
         while self._cap is None and time.monotonic() < deadline:
@@ -176,7 +177,7 @@ class CameraSource:
         return cap
 
     def read(self):
-        while True:
+        while not self._interrupted.is_set():
             if self._cap is not None:
                 ok, frame = self._cap.read()
                 if ok and frame is not None:
@@ -184,11 +185,17 @@ class CameraSource:
                 log.warning("camera %d stopped delivering frames; reconnecting", self.index)
                 self._cap.release()
                 self._cap = None
-            time.sleep(self.retry_seconds)
+            if self._interrupted.wait(self.retry_seconds):
+                break
             self._cap = self._try_open(self.size)
             if self._cap is not None:
                 self.reconnects += 1
                 log.warning("camera %d is back (reconnect %d)", self.index, self.reconnects)
+        return None
+
+    def interrupt(self):
+        """Make a ``read()`` that is waiting for the camera to come back return None (shutdown)."""
+        self._interrupted.set()
 
     def close(self):
         if self._cap is not None:
@@ -288,6 +295,8 @@ class LatestFrame:
 
     def stop(self):
         self._stop.set()
+        if hasattr(self.source, "interrupt"):
+            self.source.interrupt()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
         self.source.close()
