@@ -42,6 +42,18 @@ def resolve_precision(precision):
     return "fp16" if backend.has_gpu() else "fp32"
 
 
+def _precision_name(precision):
+    """fp32/fp16/bf16 as Stylizer.load spells them (the current one says float32/float16/bfloat16)."""
+    import inspect
+
+    from offline.adain import Stylizer
+
+    default = inspect.signature(Stylizer.load).parameters.get("precision")
+    if default is not None and default.default == "float32":
+        return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[precision]
+    return precision
+
+
 def dtype_policy(precision):
     return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[precision]
 
@@ -210,6 +222,7 @@ class StylizeEffect(Effect):
         if not styles:
             raise UserError("no styles: give --style IMAGE|FOLDER|PRESET, or ship presets with the model")
         self.stylizer = stylizer
+        self._stylize_ops, self.multiple = stylize_function(stylizer)
         self.styles = list(styles)
         self.style_index = 0
         self.alpha = float(alpha)
@@ -229,11 +242,15 @@ class StylizeEffect(Effect):
 
         from offline.backend import Compiled
 
-        stylizer, scale, temporal = self.stylizer, self.motion_scale, self.temporal
+        stylize, scale, temporal, multiple = self._stylize_ops, self.motion_scale, self.temporal, self.multiple
 
         def step(frame, prev_frame, prev_out, mean, std, alpha, smooth):
             x = ops.cast(frame, "float32")
-            y = ops.clip(ops.cast(stylizer.stylize(x, mean, std, alpha), "float32"), 0.0, 255.0)
+            h, w = x.shape[1], x.shape[2]
+            ph, pw = (-h) % multiple, (-w) % multiple  # the encoder halves the size: pad, then crop
+            padded = ops.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="symmetric") if ph or pw else x
+            y = ops.cast(stylize(padded, mean, std, alpha), "float32")[:, :h, :w, :]
+            y = ops.clip(y, 0.0, 255.0)
             if temporal:
                 motion = ops.mean(ops.abs(x - ops.cast(prev_frame, "float32")), axis=-1, keepdims=True)
                 motion = ops.average_pool(motion, 5, strides=1, padding="same")  # ignore single noisy pixels
@@ -245,7 +262,8 @@ class StylizeEffect(Effect):
 
     def _stats(self):
         stats = self.styles[self.style_index][1]
-        return np.asarray(stats.mean, np.float32), np.asarray(stats.std, np.float32)
+        shape = (1, 1, 1, -1)  # broadcast over the batch and the image
+        return np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
 
     def step(self, image):
         """Stylize one frame; returns the uint8 frame (the model-only part, smoothing included)."""
@@ -298,6 +316,31 @@ class StylizeEffect(Effect):
         return f"stylize {self.style_name} alpha {self.alpha:.1f} {smooth}"
 
 
+def stylize_function(stylizer):
+    """``(stylize(content, mean, std, alpha), multiple)`` of a Stylizer: the pure keras.ops function
+    (float RGB 0..255 in and out) that we compile into the per-frame step, and the size multiple
+    its encoder needs. The agreed contract is ``stylizer.stylize(content, mean, std, alpha)``; the
+    current ``offline.adain.Stylizer`` names that function ``_core`` (its ``stylize`` takes images)."""
+    import inspect
+
+    fn = stylizer.stylize
+    params = list(inspect.signature(fn).parameters)
+    if "mean" not in params and hasattr(stylizer, "_core"):
+        fn = stylizer._core
+    return fn, int(getattr(stylizer, "multiple", 8))
+
+
+def _resolve_style(stylizer, spec):
+    return stylizer.resolve_style(spec) if hasattr(stylizer, "resolve_style") else stylizer.style(spec)
+
+
+def _presets(stylizer):
+    presets = getattr(stylizer, "presets", None)
+    if presets is None and hasattr(stylizer, "preset_names"):
+        presets = {name: stylizer.style(name) for name in stylizer.preset_names()}
+    return dict(presets or {})
+
+
 def load_styles(stylizer, specs):
     """``--style`` values (preset names, image files, folders of images) -> [(name, StyleStats)],
     each computed once now, so a missing or corrupt style is an error at start, not mid-show.
@@ -307,7 +350,7 @@ def load_styles(stylizer, specs):
     from offline.media import list_images
 
     if not specs:
-        presets = dict(getattr(stylizer, "presets", {}) or {})
+        presets = _presets(stylizer)
         if not presets:
             raise UserError("the model ships no style presets: give --style IMAGE|FOLDER")
         return sorted(presets.items())
@@ -315,7 +358,7 @@ def load_styles(stylizer, specs):
     for spec in specs:
         paths = list_images(spec) if Path(spec).is_dir() else [spec]
         for p in paths:
-            stats = stylizer.resolve_style(str(p))
+            stats = _resolve_style(stylizer, str(p))
             styles.append((Path(p).stem if Path(p).exists() else str(p), stats))
     return styles
 
@@ -336,6 +379,6 @@ def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="a
             if e.name != "offline.adain":
                 raise
             raise UserError("the stylize effect needs offline/adain.py, which this build lacks") from None
-        stylizer = Stylizer.load(model, weights=weights, weights_dir=weights_dir, precision=precision)
+        stylizer = Stylizer.load(model, weights=weights, weights_dir=weights_dir, precision=_precision_name(precision))
         return StylizeEffect(stylizer, load_styles(stylizer, style), alpha=alpha, smooth=smooth)
     raise UserError(f"unknown effect {name!r}; choose one of: {', '.join(EFFECTS)}")

@@ -389,3 +389,62 @@ def test_features_effect_compiles_once_per_layer():
     effect(frame)
     effect(frame)
     assert effect.traces == 2 and "conv_pw_3_relu" in effect.label()
+
+
+# --- with the real offline.adain.Stylizer (random weights) -----------------------------------------
+
+def _adain():
+    adain = pytest.importorskip("offline.adain")
+    if not hasattr(getattr(adain, "Stylizer", None), "random"):
+        pytest.skip("offline.adain has no Stylizer.random yet")
+    return adain
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory):
+    """A model folder as `offline adain train` writes it, with random weights and one preset."""
+    adain = _adain()
+    folder = tmp_path_factory.mktemp("adain")
+    st = adain.Stylizer.random("relu3_1")
+    st.decoder.save_weights(str(folder / "decoder.weights.h5"))
+    (folder / "manifest.json").write_text(json.dumps({"depth": "relu3_1", "decoder": "decoder.weights.h5"}))
+    (folder / "styles").mkdir()
+    rng = np.random.default_rng(0)
+    st.style(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(folder / "styles" / "noise.npz")
+    return folder
+
+
+def test_stylize_effect_runs_the_real_stylizer_without_retracing():
+    adain = _adain()
+    st = adain.Stylizer.random("relu3_1")
+    rng = np.random.default_rng(0)
+    styles = [(n, st.style(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))) for n in ("a", "b")]
+    effect = StylizeEffect(st, styles)
+    effect.warmup((30, 22))  # not a multiple of the encoder's 4: padded and cropped inside
+    frame = DemoSource((30, 22)).read()
+    out = effect(frame)
+    assert out.shape == frame.shape and np.abs(out.astype(int) - frame).mean() > 5
+    effect.action("next")
+    effect.action("alpha-")
+    effect(frame)
+    assert effect.traces == 1
+
+
+def test_cli_stylize_writes_changed_frames_and_checks_styles_at_start(tmp_path, random_model):
+    out = tmp_path / "styled.mp4"
+    base = ["run", "--source", "demo", "--size", "32x24", "--effect", "stylize", "--model", str(random_model),
+            "--weights", "none", "--no-display", "--max-frames", "3"]
+    result = CliRunner().invoke(main, base + ["--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "noise" in json.loads(result.output.strip().splitlines()[-1])["effect"]  # the preset is the default
+    frames = video_frames(out)
+    assert len(frames) == 3
+    demo = cv2.cvtColor(DemoSource((32, 24)).read(), cv2.COLOR_RGB2BGR)
+    assert np.abs(frames[0].astype(int) - demo).mean() > 10
+
+    missing = CliRunner().invoke(main, base + ["--style", str(tmp_path / "nope.jpg")])
+    assert missing.exit_code == 2 and "nope.jpg" in missing.output
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    corrupt = CliRunner().invoke(main, base + ["--style", str(bad)])
+    assert corrupt.exit_code == 2 and "bad.jpg" in corrupt.output
