@@ -448,3 +448,10 @@ def test_cli_stylize_writes_changed_frames_and_checks_styles_at_start(tmp_path, 
     bad.write_bytes(b"\xff\xd8 truncated")
     corrupt = CliRunner().invoke(main, base + ["--style", str(bad)])
     assert corrupt.exit_code == 2 and "bad.jpg" in corrupt.output
+
+
+def test_the_none_path_does_not_import_tensorflow():
+    """`realtime --help` and `--effect none` start at once: TensorFlow loads only for model effects."""
+    code = "import sys, realtime.cli, realtime.loop, realtime.effects; print('keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
