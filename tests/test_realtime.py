@@ -455,3 +455,12 @@ def test_the_none_path_does_not_import_tensorflow():
     code = "import sys, realtime.cli, realtime.loop, realtime.effects; print('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_installation_mode_logs_to_a_file_and_cycles(tmp_path):
+    log = tmp_path / "show.log"
+    result = CliRunner().invoke(main, ["run", "--source", "demo", "--size", "32x24", "--effect", "none", "--install",
+                                       "--no-display", "--cycle", "0.05", "--max-frames", "8", "--log", str(log)])
+    assert result.exit_code == 0, result.output
+    text = log.read_text()
+    assert "demo at 32x24" in text
