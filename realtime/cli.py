@@ -34,6 +34,8 @@ def effect_options(f):
         click.option("--backbone-alpha", type=float, default=0.75, show_default=True,
                      help="Features: MobileNet width multiplier."),
         click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
+        click.option("--channel", type=click.IntRange(0), default=None,
+                     help="Features: show this channel instead of the mean over channels (key c)."),
         click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
                      help="Features: opacity of the heat map (keys +/-)."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
@@ -56,7 +58,7 @@ def _effect(o):
     return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
                         precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
                         backbone=o["backbone"], layer=o["layer"], backbone_alpha=o["backbone_alpha"],
-                        blend=o["blend"])
+                        blend=o["blend"], channel=o["channel"])
 
 
 def _setup_logging(log_file=None, quiet=False):
@@ -120,7 +122,7 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no display (DISPLAY is not set): run with --no-display, e.g. with --out FILE.mp4")
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
-    src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"])
+    src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
     seconds = effect.warmup(src.size)  # compile for this frame shape and run once: no stall on frame 1
     traces = effect.traces
     log.info("%s at %dx%d: %s, warm-up %.1f ms/frame", src.name, *src.size, effect.label(), 1000 * seconds)

@@ -99,7 +99,7 @@ class FeaturesEffect(Effect):
     cycle_action = "layer"
 
     def __init__(self, backbone="mobilenet", layers=None, layer=None, alpha=0.75, weights="imagenet",
-                 weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO):
+                 weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO, channel=None):
         import keras
 
         from offline.backbone import load_backbone, model_spec
@@ -119,7 +119,7 @@ class FeaturesEffect(Effect):
         finally:
             keras.config.set_dtype_policy(old)
         self.layer_index = self.layers.index(start)
-        self.channel = None  # None: mean over channels
+        self.channel = channel  # None: mean over channels
         self.blend = blend
         self.colormap = colormap
         self._compiled = {}  # layer -> Compiled
@@ -151,6 +151,8 @@ class FeaturesEffect(Effect):
             return ops.cast(ops.round(255.0 * (m - lo) / (hi - lo + 1e-6)), "uint8")
 
         self._channels[layer] = int(sub.output.shape[-1])
+        if self.channel is not None and not 0 <= self.channel < self._channels[layer]:
+            raise UserError(f"--channel {self.channel}: layer {layer} has channels 0..{self._channels[layer] - 1}")
         return Compiled(feature_map)
 
     def _weights(self):
@@ -364,14 +366,14 @@ def load_styles(stylizer, specs):
 
 
 def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="auto", weights="imagenet",
-                 weights_dir=None, backbone="mobilenet", layer=None, backbone_alpha=0.75, blend=0.6):
+                 weights_dir=None, backbone="mobilenet", layer=None, backbone_alpha=0.75, blend=0.6, channel=None):
     """The effect a command line asks for. Errors the user can fix are UserErrors (exit 2)."""
     if name == "none":
         return Effect()
     precision = resolve_precision(precision)
     if name == "features":
         return FeaturesEffect(backbone, layer=layer, alpha=backbone_alpha, weights=weights,
-                              weights_dir=weights_dir, precision=precision, blend=blend)
+                              weights_dir=weights_dir, precision=precision, blend=blend, channel=channel)
     if name == "stylize":
         try:
             from offline.adain import Stylizer

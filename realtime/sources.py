@@ -157,8 +157,10 @@ class CameraSource:
         self._interrupted = threading.Event()
         self._cap = self._try_open(size)
         deadline = time.monotonic() + wait_first
+        if self._cap is None:
+            log.warning("waiting up to %s s for camera %d", wait_first, self.index)
         while self._cap is None and time.monotonic() < deadline:
-            time.sleep(min(0.2, retry_seconds))
+            time.sleep(min(1.0, retry_seconds))
             self._cap = self._try_open(size)
         if self._cap is None:
             raise UserError(f"no camera at index {self.index} (is it plugged in and free?)")
@@ -202,15 +204,16 @@ class CameraSource:
             self._cap.release()
 
 
-def open_source(spec, size=None, loop=False, fps=None):
+def open_source(spec, size=None, loop=False, fps=None, camera_wait=5.0):
     """``demo``, a camera index (``0``), a video file or a folder of images -> a source.
 
-    ``fps`` overrides the source's pace (frames per second the capture thread delivers)."""
+    ``fps`` overrides the source's pace (frames per second the capture thread delivers);
+    ``camera_wait`` is how long to wait for a camera at start (installations: for ever)."""
     spec = str(spec)
     if spec == "demo":
         source = DemoSource(size)
     elif spec.isdigit():
-        source = CameraSource(int(spec), size)
+        source = CameraSource(int(spec), size, wait_first=camera_wait)
     elif Path(spec).is_dir():
         source = FolderSource(spec, size, loop=loop)
     elif Path(spec).is_file():
