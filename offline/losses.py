@@ -55,3 +55,20 @@ def total_variation(images):
     dy = ops.abs(x[:, 1:, :, :] - x[:, :-1, :, :])
     dx = ops.abs(x[:, :, 1:, :] - x[:, :, :-1, :])
     return ops.mean(dy) + ops.mean(dx)
+
+
+def feature_reconstruction_loss(features, target, epsilon=EPSILON):
+    """Mahendran & Vedaldi's inversion loss: ||f - t||^2 / ||t||^2, so that layers of any scale
+    (and any depth) give comparable numbers; 0 means a perfect reconstruction."""
+    f = ops.cast(features, "float32")
+    t = ops.cast(target, "float32")
+    return ops.sum(ops.square(f - t)) / (ops.sum(ops.square(t)) + epsilon)
+
+
+def alpha_norm(images, alpha=6.0):
+    """Mean of |x|^alpha: a natural-image prior that keeps pixels in range (Mahendran & Vedaldi).
+
+    Pass images already centred and scaled to about [-1, 1], so that the value is size-independent
+    and comparable across alphas."""
+    x = ops.cast(images, "float32")
+    return ops.mean(ops.power(ops.abs(x), alpha))

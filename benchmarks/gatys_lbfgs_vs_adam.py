@@ -1,0 +1,97 @@
+"""Time for ``offline gatys`` (L-BFGS, coarse-to-fine) to reach the total loss that the TF
+tutorial's loop (Adam lr 0.02, beta_1 0.99, epsilon 0.1, pixels in [0, 1] clipped each step)
+reaches, on the same objective (same image size, layers and weights), side by side in one run.
+
+    STUDIO_WEIGHTS_DIR=../shared/data/weights python benchmarks/gatys_lbfgs_vs_adam.py \\
+        --size 128 --adam-steps 400
+
+TensorFlow backend (the reference loop is the tutorial's tf.Variable + GradientTape loop).
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # run from a checkout
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from offline import gatys, media  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
+
+
+def tutorial_adam(objective, targets, content, steps):
+    """The TF tutorial's training loop, on our objective; returns (seconds, loss per step)."""
+    image = tf.Variable(content[None].astype(np.float32) / 255.0)
+    opt = keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=1e-1)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss, _ = objective.loss(image * 255.0, targets)
+        opt.apply_gradients([(tape.gradient(loss, image), image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return loss
+
+    t0 = time.perf_counter()
+    curve = [float(train_step()) for _ in range(steps)]
+    seconds = time.perf_counter() - t0
+    final, _ = objective.loss(tf.convert_to_tensor(image * 255.0), targets)
+    return seconds, curve, float(final)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--content", default=os.path.join(SHARED, "images", "content", "adain_chicago.jpg"))
+    p.add_argument("--style", default=os.path.join(SHARED, "images", "style", "the_scream.jpg"))
+    p.add_argument("--size", type=int, default=128, help="longer side of the render (both sides)")
+    p.add_argument("--adam-steps", type=int, default=1000)
+    p.add_argument("--coarse-steps", type=int, default=60, help="L-BFGS iterations at half size")
+    p.add_argument("--max-steps", type=int, default=1000, help="L-BFGS iteration cap at full size")
+    p.add_argument("--content-layers", default="block3_conv2")
+    p.add_argument("--style-layers", default="block1_conv1,block2_conv1,block3_conv1")
+    p.add_argument("--content-weight", type=float, default=10.0)
+    p.add_argument("--style-weight", type=float, default=gatys.STYLE_WEIGHT)
+    p.add_argument("--weights", default="imagenet")
+    a = p.parse_args()
+
+    content_w, style_w = gatys.layer_weights(a.content_layers), gatys.layer_weights(a.style_layers)
+    bb = gatys.load_features("vgg19", list(content_w) + list(style_w), a.weights, None)
+    objective = gatys.Objective(bb, content=content_w, style=style_w, content_weight=a.content_weight,
+                                style_weight=a.style_weight)
+    content, style = media.read_image(a.content), media.read_image(a.style)
+    size = gatys.scale_size(content, a.size)
+    content_s = media.resize(content, size)
+    targets = objective.targets(content=content_s, styles=[media.fit_max_side(style, a.size)])
+
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}")
+    print(f"image {size[0]}x{size[1]}, content {a.content_layers} x{a.content_weight:g}, "
+          f"style {a.style_layers} x{a.style_weight:g}, weights {bb.weights_source}")
+
+    adam_s, curve, adam_loss = tutorial_adam(objective, targets, content_s, a.adam_steps)
+    start = curve[0]
+    print(f"reference Adam (tutorial loop): {a.adam_steps} steps in {adam_s:.1f}s, "
+          f"loss {start:.4g} -> {adam_loss:.4g}")
+
+    t0 = time.perf_counter()
+    result = gatys.style_transfer(objective, content, [style], scales=[a.size // 2, a.size],
+                                  steps=[a.coarse_steps, a.max_steps], optimizer="lbfgs", progress=False,
+                                  target_loss=adam_loss)
+    lbfgs_s = time.perf_counter() - t0
+    final = result.history[-1]
+    fine = [h for h in result.history if h["scale"] == a.size]
+    print(f"offline gatys L-BFGS, scales {a.size // 2},{a.size}: {'reached' if result.stopped == 'target' else 'did NOT reach'} "
+          f"{adam_loss:.4g} in {lbfgs_s:.1f}s ({a.coarse_steps} coarse + {len(fine)} full-size iterations, "
+          f"{result.evaluations} evaluations), loss {final['loss']:.4g}")
+    print(f"speed-up: {adam_s / lbfgs_s:.1f}x less time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,565 @@
+"""Optimisation-based renders: Gatys style transfer, texture synthesis and feature inversion.
+
+All three minimise a loss over the pixels of one image, seen through a frozen CNN:
+
+    gatys    content loss (feature maps) + style loss (Gram matrices) + total variation
+    texture  style loss only, from noise (optionally tileable)
+    invert   feature reconstruction loss at one layer + alpha-norm + total variation
+
+The image is optimised in RGB 0..255 (the backbone preprocesses inside the loss), so L-BFGS-B keeps
+it in range with box bounds and Adam simply clips. L-BFGS is the default: on this smooth,
+deterministic objective it needs far fewer evaluations than Adam (Gatys et al. used it too).
+
+    result = render(problem, x0, optimizer="lbfgs", steps=300)
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import click
+import cv2
+import keras
+import numpy as np
+from keras import ops
+
+from offline import backend, losses, media
+from offline.backbone import load_backbone
+from offline.errors import UserError
+from offline.options import SIZE, parse_weighted_list, seed_option, weights_options
+
+# The paper's / TF tutorial's VGG19 layers. Only blocks 1-3 have genuine weights on machines
+# without a full download: pass e.g. --content-layers block3_conv2 --style-layers block1_conv1,...
+DEFAULT_CONTENT_LAYERS = "block5_conv2"
+DEFAULT_STYLE_LAYERS = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1"
+INVERT_SHEET_LAYERS = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1"
+
+# TF tutorial weights (content 1e4, style 1e-2); its Adam runs in [0, 1] pixels with lr 0.02.
+CONTENT_WEIGHT = 1e4
+STYLE_WEIGHT = 1e-2
+ADAM_LR = 0.02 * 255.0  # the tutorial's step, in our 0..255 pixel units
+ADAM_BETA_1 = 0.99
+ADAM_EPSILON = 0.1 / 255.0
+
+
+# --- the objective -------------------------------------------------------------------------------
+
+@dataclass
+class Objective:
+    """Which layers count and how much; ``loss(x, targets) -> (total, {term: value})``.
+
+    ``content``/``style``/``invert`` map layer names to per-layer weights (normalised to sum 1
+    within each term). ``wrap`` > 0 pads the image circularly by that many pixels before the
+    network sees it, so a texture's opposite edges meet seamlessly (tileable output)."""
+
+    backbone: object
+    content: dict = field(default_factory=dict)
+    style: dict = field(default_factory=dict)
+    invert: dict = field(default_factory=dict)
+    content_weight: float = CONTENT_WEIGHT
+    style_weight: float = STYLE_WEIGHT
+    tv_weight: float = 0.0
+    alpha_norm_weight: float = 0.0
+    alpha_norm_power: float = 6.0
+    wrap: int = 0
+
+    def features(self, x):
+        """RGB 0..255 (N, H, W, 3) -> {layer: features}."""
+        if self.wrap:
+            x = wrap_pad(x, self.wrap)
+        return self.backbone(self.backbone.preprocess(x))
+
+    def targets(self, content=None, styles=(), style_mix=None, invert=None):
+        """Target features from RGB uint8 images: content maps, blended style Grams, inversion maps."""
+        out = {"content": {}, "style": {}, "invert": {}}
+        if self.content and content is not None:
+            feats = self.backbone(self.backbone.preprocess(content[None]))
+            out["content"] = {l: feats[l] for l in self.content}
+        if self.style and len(styles):
+            mix = normalised(style_mix or [1.0] * len(styles))
+            for w, image in zip(mix, styles):
+                feats = self.backbone(self.backbone.preprocess(image[None]))
+                for l in self.style:
+                    g = losses.gram_matrix(feats[l]) * w
+                    out["style"][l] = out["style"][l] + g if l in out["style"] else g
+        if self.invert and invert is not None:
+            feats = self.backbone(self.backbone.preprocess(invert[None]))
+            out["invert"] = {l: feats[l] for l in self.invert}
+        return out
+
+    def loss(self, x, targets):
+        feats = self.features(x)
+        terms = {}
+        if self.content:
+            terms["content"] = self.content_weight * _weighted(
+                self.content, lambda l: losses.content_loss(feats[l], targets["content"][l]))
+        if self.style:
+            terms["style"] = self.style_weight * _weighted(
+                self.style, lambda l: losses.style_loss_gram(feats[l], targets["style"][l]))
+        if self.invert:
+            terms["features"] = _weighted(
+                self.invert, lambda l: losses.feature_reconstruction_loss(feats[l], targets["invert"][l]))
+        if self.alpha_norm_weight:
+            # centred and scaled to about [-1, 1] so the prior is size- and range-independent
+            terms["alpha"] = self.alpha_norm_weight * losses.alpha_norm(x / 127.5 - 1.0, self.alpha_norm_power)
+        if self.tv_weight:
+            terms["tv"] = self.tv_weight * losses.total_variation(x)
+        total = sum(terms.values())
+        return total, terms
+
+
+def _weighted(layer_weights, term):
+    total = sum(layer_weights.values())
+    return sum((w / total) * term(l) for l, w in layer_weights.items())
+
+
+def normalised(weights):
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 1 or np.any(w < 0) or w.sum() <= 0:
+        raise UserError(f"bad weights {list(weights)}: expected non-negative numbers with a positive sum")
+    return list(w / w.sum())
+
+
+def wrap_pad(x, pad):
+    """Circular padding of an NHWC batch along H and W (a tileable image sees its own far edge)."""
+    x = ops.concatenate([x[:, -pad:], x, x[:, :pad]], axis=1)
+    return ops.concatenate([x[:, :, -pad:], x, x[:, :, :pad]], axis=2)
+
+
+# --- the optimisation engine ---------------------------------------------------------------------
+
+@dataclass
+class Result:
+    image: np.ndarray  # float32 RGB 0..255 (H, W, 3)
+    history: list  # one dict per iteration: {"step", "time", "loss", <terms>}
+    frames: list  # uint8 snapshots every save_every iterations
+    evaluations: int = 0
+    stopped: str = ""  # why it stopped early ("target", "interrupted") or ""
+    initial: dict = None  # loss terms of the starting image (the first evaluation)
+
+
+class _Stop(Exception):
+    pass
+
+
+def optimize(objective, targets, x0, optimizer="lbfgs", steps=300, lr=ADAM_LR, save_every=0,
+             progress=None, target_loss=None):
+    """Minimise ``objective.loss`` over the image ``x0`` (float RGB 0..255, H x W x 3).
+
+    ``steps`` counts iterations (L-BFGS: one iteration may evaluate the loss a few times in its
+    line search). ``progress`` is a keras Progbar (or None); ``target_loss`` stops as soon as the
+    total loss is at or below it (used by the benchmark). Ctrl-C stops and returns the best image
+    so far. Returns a :class:`Result`."""
+    value_and_grad = _compiled(objective)
+    shape = x0.shape
+    t0 = time.perf_counter()
+    state = {"evals": 0, "last": None, "step": 0}
+    history, frames = [], []
+    best = {"loss": math.inf, "x": np.asarray(x0, np.float32)}
+
+    def evaluate(x):
+        loss, terms, grad = value_and_grad(ops.convert_to_tensor(x.reshape((1,) + shape), "float32"), targets)
+        state["evals"] += 1
+        loss = float(loss)
+        state["last"] = {k: float(v) for k, v in terms.items()}
+        state.setdefault("initial", {"loss": loss, **state["last"]})
+        if loss < best["loss"]:
+            best["loss"], best["x"] = loss, np.array(x, np.float32).reshape(shape)
+        return loss, np.asarray(grad, np.float32).reshape(shape)
+
+    def after_step(x, loss):
+        state["step"] += 1
+        step = state["step"]
+        record = {"step": step, "time": time.perf_counter() - t0, "loss": loss, **state["last"]}
+        history.append(record)
+        if progress is not None:
+            progress.update(step, values=[("loss", loss)] + list(state["last"].items()))
+        if save_every and step % save_every == 0:
+            frames.append(media.to_uint8(np.reshape(x, shape)))
+        if target_loss is not None and loss <= target_loss:
+            raise _Stop("target")
+
+    stopped = ""
+    try:
+        if optimizer == "lbfgs":
+            _lbfgs(evaluate, after_step, np.asarray(x0, np.float64).ravel(), steps)
+        elif optimizer == "adam":
+            _adam(evaluate, after_step, np.asarray(x0, np.float32), steps, lr)
+        else:
+            raise UserError(f"unknown optimizer {optimizer!r}: expected lbfgs or adam")
+    except _Stop as e:
+        stopped = str(e)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    return Result(best["x"], history, frames, state["evals"], stopped, state.get("initial"))
+
+
+def _compiled(objective):
+    # one compiled function per objective; tf.function / jax.jit retrace per image shape only
+    if getattr(objective, "_value_and_grad", None) is None:
+        objective._value_and_grad = backend.value_and_grad(objective.loss)
+    return objective._value_and_grad
+
+
+def _lbfgs(evaluate, after_step, x, steps):
+    """scipy's L-BFGS-B with box bounds 0..255; restarted (fresh memory) if its line search gives
+    up early on float32 noise, until ``steps`` iterations are done or no progress is made."""
+    from scipy.optimize import minimize
+
+    done = 0
+    while done < steps:
+        before = done
+
+        def fun(v):
+            loss, grad = evaluate(v.astype(np.float32))
+            return loss, grad.astype(np.float64).ravel()
+
+        def callback(intermediate_result):
+            nonlocal done
+            done += 1
+            after_step(intermediate_result.x, float(intermediate_result.fun))
+
+        result = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=[(0.0, 255.0)] * x.size,
+                          callback=callback,
+                          options={"maxiter": steps - done, "maxfun": 4 * (steps - done) + 20,
+                                   "maxcor": 20, "ftol": 1e-12, "gtol": 1e-12})
+        x = result.x
+        if done == before:  # no iteration accepted: converged or stuck
+            break
+
+
+def _adam(evaluate, after_step, x, steps, lr, beta_1=ADAM_BETA_1, beta_2=0.999, epsilon=ADAM_EPSILON):
+    """The TF tutorial's optimiser (Adam, beta_1 0.99) with clipping to the valid pixel range."""
+    m = np.zeros_like(x)
+    v = np.zeros_like(x)
+    for t in range(1, steps + 1):
+        loss, grad = evaluate(x)
+        m = beta_1 * m + (1 - beta_1) * grad
+        v = beta_2 * v + (1 - beta_2) * grad * grad
+        step = lr * (m / (1 - beta_1**t)) / (np.sqrt(v / (1 - beta_2**t)) + epsilon)
+        x = np.clip(x - step, 0.0, 255.0)
+        after_step(x, loss)  # the loss of the image before this update, as Keras reports it
+
+
+# --- image helpers -------------------------------------------------------------------------------
+
+def init_image(kind, content, style, size, seed=0):
+    """The starting image (float RGB 0..255, H x W x 3) for (width, height) ``size``."""
+    w, h = size
+    if kind == "content":
+        if content is None:
+            raise UserError("--init content needs a content image")
+        return media.resize(content, (w, h)).astype(np.float32)
+    if kind == "style":
+        return media.resize(style, (w, h)).astype(np.float32)
+    if kind == "noise":
+        rng = np.random.default_rng(seed)
+        return rng.uniform(96.0, 160.0, size=(h, w, 3)).astype(np.float32)  # mid-grey noise
+    raise UserError(f"unknown --init {kind!r}: expected content, noise or style")
+
+
+def luminance(rgb):
+    """RGB uint8 -> (Y, CrCb) float32; Y in 0..255."""
+    ycc = cv2.cvtColor(media.to_uint8(rgb).astype(np.float32) / 255.0, cv2.COLOR_RGB2YCrCb)
+    return ycc[..., 0] * 255.0, ycc[..., 1:]
+
+
+def gray3(y):
+    return np.repeat(np.asarray(y, np.float32)[..., None], 3, axis=2)
+
+
+def match_luminance(style_y, content_y):
+    """Shift and scale the style's luminance to the content's mean and std (Gatys et al. 2016,
+    "Preserving color in neural artistic style transfer")."""
+    s = (style_y - style_y.mean()) / (style_y.std() + 1e-6)
+    return np.clip(s * content_y.std() + content_y.mean(), 0, 255)
+
+
+def recombine_color(y, crcb):
+    """A luminance image (0..255) with the chrominance of another -> RGB float 0..255."""
+    ycc = np.dstack([np.clip(y, 0, 255) / 255.0, crcb]).astype(np.float32)
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB) * 255.0
+
+
+def read_capped(path, max_side):
+    """Read an RGB image, shrunk (never enlarged) so that its longer side is at most ``max_side``."""
+    image = media.read_image(path)
+    return media.fit_max_side(image, max_side) if max(image.shape[:2]) > max_side else image
+
+
+def scale_size(image, max_side):
+    h, w = image.shape[:2]
+    s = max_side / max(h, w)
+    return max(8, round(w * s)), max(8, round(h * s))
+
+
+def parse_scales(text, size):
+    if not text:
+        return [size]
+    try:
+        scales = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"bad --scales {text!r}: expected sides such as 128,256,384") from None
+    if not scales or min(scales) < 16 or scales != sorted(scales):
+        raise UserError(f"bad --scales {text!r}: expected increasing sides >= 16, e.g. 128,256,384")
+    return scales
+
+
+# --- gatys ---------------------------------------------------------------------------------------
+
+def style_transfer(objective, content, styles, style_mix=None, scales=(384,), steps=300,
+                   optimizer="lbfgs", init="content", preserve_color=False, seed=0, save_every=0,
+                   style_scale=1.0, progress=True, target_loss=None, lr=ADAM_LR):
+    """Coarse-to-fine Gatys style transfer. ``content``/``styles`` are RGB uint8; each scale is the
+    longer side of the render; ``steps`` iterations per scale (or a list, one per scale); the previous scale's result,
+    upsampled, starts the next. Returns a Result for the last scale (history spans all scales)."""
+    original = content
+    if preserve_color:  # transfer on luminance only, put the content's colours back at the end
+        content_y, _ = luminance(content)
+        styles = [media.to_uint8(gray3(match_luminance(luminance(s)[0], content_y))) for s in styles]
+        content = media.to_uint8(gray3(content_y))
+    history, frames, x, evals, first_initial = [], [], None, 0, None
+    per_scale = list(steps) if isinstance(steps, (list, tuple)) else [steps] * len(scales)
+    for i, (side, steps) in enumerate(zip(scales, per_scale)):
+        size = scale_size(content, side)
+        content_s = media.resize(content, size)
+        styles_s = [media.fit_max_side(s, max(16, round(side * style_scale))) for s in styles]
+        targets = objective.targets(content=content_s, styles=styles_s, style_mix=style_mix)
+        x0 = init_image(init, content_s, styles_s[0], size, seed) if x is None else media.resize(x, size)
+        bar = _progbar(steps, objective, f"scale {i + 1}/{len(scales)} ({size[0]}x{size[1]})") if progress else None
+        last = i == len(scales) - 1
+        result = optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
+                          progress=bar, target_loss=target_loss if last else None, lr=lr)
+        t_offset = history[-1]["time"] if history else 0.0
+        for h in result.history:
+            h.update(step=h["step"] + len(history), time=h["time"] + t_offset, scale=side)
+        history += result.history
+        frames += [media.resize(f, scale_size(original, scales[-1])) for f in result.frames]
+        evals += result.evaluations
+        first_initial = first_initial or result.initial
+        x = result.image
+        if result.stopped == "interrupted":
+            break
+    if preserve_color:
+        x = colorize(x, original)
+        frames = [media.to_uint8(colorize(f, original)) for f in frames]
+    return Result(x, history, frames, evals, result.stopped, first_initial)
+
+
+def colorize(image, original):
+    """The luminance of ``image`` with the colours (CrCb) of ``original``, resized to match."""
+    _, crcb = luminance(media.resize(original, (image.shape[1], image.shape[0])))
+    y, _ = luminance(image)
+    return recombine_color(y, crcb)
+
+
+def _progbar(steps, objective, title):
+    click.echo(title, err=True)
+    names = ["loss"] + [n for n, on in (("content", objective.content), ("style", objective.style),
+                                         ("features", objective.invert), ("alpha", objective.alpha_norm_weight),
+                                         ("tv", objective.tv_weight)) if on]
+    return keras.utils.Progbar(steps, stateful_metrics=names)
+
+
+def synthesize_texture(objective, style, size, steps=300, optimizer="lbfgs", seed=0, save_every=0,
+                       progress=True, lr=ADAM_LR):
+    """Style loss only, from noise, at any (width, height): may be larger than the source."""
+    targets = objective.targets(styles=[style])
+    x0 = init_image("noise", None, style, size, seed)
+    bar = _progbar(steps, objective, f"texture {size[0]}x{size[1]}") if progress else None
+    return optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
+                    progress=bar, lr=lr)
+
+
+def invert_features(objective, image, steps=300, optimizer="lbfgs", seed=0, save_every=0, progress=True,
+                    lr=ADAM_LR):
+    """Reconstruct ``image`` (RGB uint8) from its features at ``objective.invert``'s layers, from noise."""
+    targets = objective.targets(invert=image)
+    x0 = init_image("noise", None, image, (image.shape[1], image.shape[0]), seed)
+    bar = _progbar(steps, objective, f"invert {', '.join(objective.invert)}") if progress else None
+    return optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
+                    progress=bar, lr=lr)
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def layer_weights(text):
+    """'block1_conv1:1,relu2_1:0.5' -> {'block1_conv1': 1.0, 'block2_conv1': 0.5} (aliases resolved)."""
+    from offline.backbone import layer_alias
+
+    return {layer_alias(name): w for name, w in parse_weighted_list(text).items()}
+
+
+def load_features(model, layers, weights, weights_dir, pool="max", alpha=1.0):
+    """load_backbone, with a hint when the weights file stops before the layers asked for."""
+    try:
+        return load_backbone(model, layers=list(dict.fromkeys(layers)), weights=weights, pool=pool, alpha=alpha,
+                             weights_dir=weights_dir)
+    except UserError as e:
+        if "lacks layer" in e.message:
+            raise UserError(f"{e.message}. Choose layers that the weights hold, e.g. --content-layers block3_conv2 "
+                            f"--style-layers block1_conv1,block2_conv1,block3_conv1") from None
+        raise
+
+
+def render_options(default_steps):
+    """Options every optimisation command shares: backbone, optimiser, progress, animation."""
+    def decorate(f):
+        for option in reversed([
+            click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image (.png/.jpg)."),
+            click.option("--model", default="vgg19", show_default=True, help="Backbone: vgg19, vgg16, inception_v3, mobilenet."),
+            click.option("--alpha", "width", type=float, default=1.0, show_default=True, help="MobileNet width multiplier."),
+            click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True,
+                         help="Pooling in the backbone (Gatys et al. prefer avg)."),
+            click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True),
+            click.option("--steps", type=click.IntRange(1), default=default_steps, show_default=True,
+                         help="Iterations (per scale)."),
+            click.option("--lr", type=float, default=ADAM_LR, show_default=True, help="Adam step in 0..255 pixel units."),
+            click.option("--tv-weight", type=float, default=None, help="Total-variation weight (smoothness)."),
+            click.option("--save-every", type=click.IntRange(0), default=0, help="Keep a frame every K iterations."),
+            click.option("--animation", type=click.Path(dir_okay=False), default=None,
+                         help="Write the kept frames as .gif or .mp4 (implies --save-every steps/20)."),
+            click.option("--fps", type=float, default=10.0, show_default=True, help="Animation frame rate."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        ]):
+            f = option(f)
+        return seed_option(weights_options(f))
+    return decorate
+
+
+def _save(output, result, animation=None, fps=10.0):
+    media.write_image(output, result.image)
+    if animation:
+        frames = result.frames + [media.to_uint8(result.image)]
+        media.write_animation(animation, frames, fps=fps)
+    click.echo(f"wrote {output}" + (f" and {animation} ({len(result.frames) + 1} frames)" if animation else ""))
+
+
+def _report(result, term):
+    if not result.history:
+        return
+    start, end = result.initial.get(term), result.history[-1].get(term)
+    if start:
+        click.echo(f"{term} loss {start:.4g} -> {end:.4g} ({100 * (end - start) / start:+.1f}%), "
+                   f"{len(result.history)} iterations, {result.evaluations} evaluations, "
+                   f"{result.history[-1]['time']:.1f}s" + (f" [{result.stopped}]" if result.stopped else ""))
+
+
+def _save_every(save_every, animation, steps):
+    return save_every or (max(1, steps // 20) if animation else 0)
+
+
+@click.command("gatys")
+@click.argument("content", type=click.Path())
+@click.argument("styles", nargs=-1, required=True, type=click.Path())
+@click.option("--content-layers", default=DEFAULT_CONTENT_LAYERS, show_default=True,
+              help="Layers (NAME or NAME:WEIGHT, comma-separated) for the content loss.")
+@click.option("--style-layers", default=DEFAULT_STYLE_LAYERS, show_default=True,
+              help="Layers (NAME or NAME:WEIGHT) for the style loss.")
+@click.option("--content-weight", type=float, default=CONTENT_WEIGHT, show_default=True)
+@click.option("--style-weight", type=float, default=STYLE_WEIGHT, show_default=True)
+@click.option("--style-mix", default=None, help="Blend weights of several styles, e.g. 0.7,0.3 (default equal).")
+@click.option("--size", type=click.IntRange(16), default=384, show_default=True, help="Longer side of the output.")
+@click.option("--scales", default=None, help="Coarse-to-fine longer sides, e.g. 128,256,384 (overrides --size).")
+@click.option("--style-scale", type=float, default=1.0, show_default=True,
+              help="Style image side relative to the render's (bigger -> larger strokes).")
+@click.option("--init", "init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True)
+@click.option("--preserve-color", is_flag=True, help="Transfer on luminance only; keep the content's colours.")
+@render_options(default_steps=200)
+def gatys_cmd(content, styles, output, content_layers, style_layers, content_weight, style_weight, style_mix,
+              size, scales, style_scale, init, preserve_color, model, width, pool, optimizer, steps, lr, tv_weight,
+              save_every, animation, fps, quiet, seed, weights, weights_dir):
+    """Gatys neural style transfer: CONTENT painted in the style of STYLE (several are blended).
+
+    \b
+    Example (genuine VGG19 blocks 1-3 only, as on machines without a full download):
+      offline gatys photo.jpg painting.jpg -o out.png --scales 192,384 \\
+        --content-layers block3_conv2 --style-layers block1_conv1,block2_conv1,block3_conv1
+    """
+    keras.utils.set_random_seed(seed)
+    content_image = media.read_image(content)
+    style_images = [media.read_image(s) for s in styles]
+    mix = None
+    if style_mix:
+        try:
+            mix = [float(v) for v in style_mix.split(",")]
+        except ValueError:
+            raise UserError(f"bad --style-mix {style_mix!r}: expected numbers such as 0.7,0.3") from None
+        if len(mix) != len(style_images):
+            raise UserError(f"--style-mix has {len(mix)} weights for {len(style_images)} style images")
+        normalised(mix)
+    content_w, style_w = layer_weights(content_layers), layer_weights(style_layers)
+    bb = load_features(model, list(content_w) + list(style_w), weights, weights_dir, pool=pool, alpha=width)
+    objective = Objective(bb, content=content_w, style=style_w, content_weight=content_weight,
+                          style_weight=style_weight, tv_weight=0.0 if tv_weight is None else tv_weight)
+    result = style_transfer(objective, content_image, style_images, style_mix=mix,
+                            scales=parse_scales(scales, size), steps=steps, optimizer=optimizer, init=init,
+                            preserve_color=preserve_color, seed=seed,
+                            save_every=_save_every(save_every, animation, steps), style_scale=style_scale,
+                            progress=not quiet, lr=lr)
+    _save(output, result, animation, fps)
+    _report(result, "style")
+
+
+@click.command("texture")
+@click.argument("style", type=click.Path())
+@click.option("--size", type=SIZE, default=None, help="Output WIDTHxHEIGHT (default: the style image's size).")
+@click.option("--max-side", type=click.IntRange(16), default=384, show_default=True,
+              help="Cap the style image's longer side (features are measured at this scale).")
+@click.option("--style-layers", default=DEFAULT_STYLE_LAYERS, show_default=True, help="Layers (NAME or NAME:WEIGHT).")
+@click.option("--tileable", is_flag=True, help="Opposite edges wrap around (the texture tiles seamlessly).")
+@render_options(default_steps=200)
+def texture_cmd(style, size, max_side, style_layers, tileable, output, model, width, pool, optimizer, steps, lr,
+                tv_weight, save_every, animation, fps, quiet, seed, weights, weights_dir):
+    """Texture synthesis (Gatys et al. 2015): a new image with the Gram statistics of STYLE."""
+    keras.utils.set_random_seed(seed)
+    style_image = read_capped(style, max_side)
+    size = size or (style_image.shape[1], style_image.shape[0])
+    style_w = layer_weights(style_layers)
+    bb = load_features(model, list(style_w), weights, weights_dir, pool=pool, alpha=width)
+    wrap = max(4, min(32, min(size) // 4)) if tileable else 0  # about block3's receptive field
+    objective = Objective(bb, style=style_w, style_weight=1.0, tv_weight=tv_weight or 0.0, wrap=wrap)
+    result = synthesize_texture(objective, style_image, size, steps=steps, optimizer=optimizer, seed=seed,
+                                save_every=_save_every(save_every, animation, steps), progress=not quiet, lr=lr)
+    _save(output, result, animation, fps)
+    _report(result, "style")
+
+
+@click.command("invert")
+@click.argument("image", type=click.Path())
+@click.option("--layer", "layer", default=None,
+              help=f"Layer to invert; with --sheet a comma list [default with --sheet: {INVERT_SHEET_LAYERS}].")
+@click.option("--sheet", is_flag=True, help="One reconstruction per layer, side by side with the original.")
+@click.option("--size", type=click.IntRange(16), default=224, show_default=True, help="Cap on the image's longer side.")
+@click.option("--alpha-norm", "alpha_norm", type=float, default=1e-4, show_default=True,
+              help="Weight of the alpha-norm prior (keeps pixels in range).")
+@click.option("--alpha-norm-power", type=float, default=6.0, show_default=True, help="The alpha of the alpha-norm.")
+@render_options(default_steps=200)
+def invert_cmd(image, layer, sheet, size, alpha_norm, alpha_norm_power, output, model, width, pool, optimizer, steps,
+               lr, tv_weight, save_every, animation, fps, quiet, seed, weights, weights_dir):
+    """Reconstruct IMAGE from one layer's features (Mahendran & Vedaldi 2015), starting from noise."""
+    keras.utils.set_random_seed(seed)
+    picture = read_capped(image, size)
+    if layer is None and not sheet:
+        raise UserError("give --layer LAYER (or --sheet for one reconstruction per layer)")
+    layers = list(layer_weights(layer or INVERT_SHEET_LAYERS))
+    if len(layers) > 1 and not sheet:
+        raise UserError(f"--layer takes one layer without --sheet, got {len(layers)}")
+    tv = 1e-3 if tv_weight is None else tv_weight
+    results = []
+    for name in layers:
+        bb = load_features(model, [name], weights, weights_dir, pool=pool, alpha=width)
+        objective = Objective(bb, invert={name: 1.0}, tv_weight=tv, alpha_norm_weight=alpha_norm,
+                              alpha_norm_power=alpha_norm_power)
+        result = invert_features(objective, picture, steps=steps, optimizer=optimizer, seed=seed,
+                                 save_every=_save_every(save_every, animation, steps), progress=not quiet, lr=lr)
+        _report(result, "features")
+        results.append(result)
+    if sheet:
+        cells = [picture] + [media.to_uint8(r.image) for r in results]
+        media.write_image(output, media.labelled_sheet([cells], col_labels=["original"] + layers))
+        click.echo(f"wrote {output}")
+        if animation:
+            media.write_animation(animation, results[-1].frames + [media.to_uint8(results[-1].image)], fps=fps)
+    else:
+        _save(output, results[0], animation, fps)
