@@ -46,6 +46,7 @@ from keras import ops
 from offline import backend
 from offline.errors import UserError
 
+MODEL_MIN_SIDE = {"inception_v3": 75}  # smaller inputs vanish in its valid-padded convolutions
 ALIGN = 32  # tile corners land on multiples of the networks' total stride, so feature grids line up
 
 
@@ -393,7 +394,11 @@ class Ascent:
         """Octaves with lost-detail re-injection on a model-space image (1, H, W, 3)."""
         cfg = self.config
         steps = cfg.steps if steps is None else steps
-        sizes = octave_sizes(base.shape[1:3], cfg.octaves, cfg.octave_scale, cfg.min_side)
+        min_side = max(cfg.min_side, MODEL_MIN_SIDE.get(self.backbone.name, 0))
+        if min(base.shape[1:3]) < min_side and self.objective.extensive:
+            raise UserError(f"image too small for {self.backbone.name}: {base.shape[2]}x{base.shape[1]}, "
+                            f"needs at least {min_side} px a side")
+        sizes = octave_sizes(base.shape[1:3], cfg.octaves, cfg.octave_scale, min_side)
         total, done = steps * len(sizes), 0
         detail = np.zeros((1, *sizes[0], 3), np.float32)
         x = base

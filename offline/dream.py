@@ -171,8 +171,18 @@ def _start_image(image, noise, size, seed, default_size, max_side=None):
     if noise:
         w, h = size or default_size
         return asc.noise_image((h, w), seed=seed)
-    img = read_image(image, size=size, max_side=None if size else max_side)
-    return img.astype(np.float32)
+    img = read_image(image, max_side=None if size else max_side)
+    return (cover(img, size) if size else img).astype(np.float32)
+
+
+def cover(image, size):
+    """Resize to cover (W, H) keeping the aspect ratio, then crop the centre: no distortion."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    s = max(w / iw, h / ih)
+    big = resize(image, (max(w, round(iw * s)), max(h, round(ih * s))))
+    y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[y : y + h, x : x + w]
 
 
 class _Progress:
