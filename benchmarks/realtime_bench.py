@@ -7,6 +7,11 @@ Each effect is timed model-only (the compiled call, back to back) and end to end
 at the source's pace -> effect -> post-processing), with latency from capture to frame ready.
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
 import json
 
 import click

@@ -9,6 +9,11 @@ the input's own change, and how far the smoothed output strays from the per-fram
         --videos ../shared/data/video --still ../shared/data/images/content/ocv_fruits.jpg --size 320x180
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
 import json
 import time
 from pathlib import Path

@@ -11,6 +11,11 @@ Both are timed frame by frame on consecutive frames (no drops): seconds per fram
 flicker of the output (mean absolute frame-to-frame change, 0..255 levels).
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
 import json
 import subprocess
 import tempfile

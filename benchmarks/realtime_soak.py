@@ -4,6 +4,11 @@
         --source ../shared/data/video/bunny.mp4 --effect features --size 160x90 --frames 10000
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
 import json
 import time
 

@@ -147,8 +147,11 @@ class FeaturesEffect(Effect):
             x = bb.preprocess(ops.cast(frame, "float32"))
             f = ops.cast(sub(x, training=False), "float32")[0]
             m = ops.tensordot(f, channel_weights, axes=1)  # weighted channel sum: mean or one-hot
-            lo, hi = ops.min(m), ops.max(m)
-            return ops.cast(ops.round(255.0 * (m - lo) / (hi - lo + 1e-6)), "uint8")
+            # mean +- 2.5 std to 0..255 rather than min..max: a few hot border pixels would
+            # otherwise wash out the whole map
+            mean, std = ops.mean(m), ops.std(m)
+            m = ops.clip((m - mean) / (5.0 * std + 1e-6) + 0.5, 0.0, 1.0)
+            return ops.cast(ops.round(255.0 * m), "uint8")
 
         self._channels[layer] = int(sub.output.shape[-1])
         if self.channel is not None and not 0 <= self.channel < self._channels[layer]:
