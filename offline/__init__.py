@@ -3,6 +3,6 @@
 import os
 
 # Keep TensorFlow's C++ start-up chatter out of the user's terminal; real errors still surface.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"

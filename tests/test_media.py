@@ -1,0 +1,52 @@
+"""Shared image/video I/O: real OpenCV encode/decode, atomic writes, playable videos."""
+
+import cv2
+import numpy as np
+import pytest
+
+from offline import media
+from offline.errors import UserError
+
+
+def test_image_round_trip_keeps_rgb_order(tmp_path):
+    image = np.zeros((8, 10, 3), np.uint8)
+    image[..., 0] = 255  # pure red
+    path = media.write_image(tmp_path / "red.png", image)
+    assert media.read_image(path)[0, 0].tolist() == [255, 0, 0]
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_unreadable_and_missing_images_are_user_errors(tmp_path):
+    (tmp_path / "junk.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(UserError, match="cannot read image"):
+        media.read_image(tmp_path / "junk.jpg")
+    with pytest.raises(UserError, match="not found"):
+        media.read_image(tmp_path / "missing.jpg")
+
+
+def test_parse_size():
+    assert media.parse_size("640x360") == (640, 360)
+    assert media.parse_size("256") == (256, 256)
+    with pytest.raises(UserError):
+        media.parse_size("big")
+
+
+def test_video_writer_is_playable_even_after_an_exception(tmp_path):
+    path = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with media.VideoWriter(path, 10, (32, 24)) as writer:
+            for i in range(5):
+                writer.write(np.full((24, 32, 3), i * 40, np.uint8))
+            raise KeyboardInterrupt
+    count, fps, size = media.read_video_info(path)
+    assert (count, size) == (5, (32, 24))
+    assert len(list(media.iter_video(path))) == 5
+
+
+def test_grid_and_gif(tmp_path):
+    tiles = [np.full((6, 6, 3), v, np.uint8) for v in (0, 100, 200)]
+    sheet = media.grid(tiles, cols=3, pad=1)
+    assert sheet.shape == (8, 22, 3)
+    gif = media.write_gif(tmp_path / "a.gif", tiles, fps=5)
+    cap = cv2.VideoCapture(str(gif))
+    assert cap.isOpened()
