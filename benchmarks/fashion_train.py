@@ -7,10 +7,14 @@ Prints test accuracy, training time and parameters per model, and a JSON line wi
 """
 
 import json
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import click
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 
 @click.command()
