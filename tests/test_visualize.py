@@ -69,7 +69,7 @@ def test_filters_command(photo):
     out = photo / "filters.png"
     r = _run("filters", "--layer", "block1_conv1", "--cell", "8", "-o", out, "--weights", "none")
     assert r.exit_code == 0, r.output
-    assert media.read_image(out).shape == (8 * 10 + 2 * 9, 8 * 10 + 2 * 9, 3)  # 64 filters on an 8x8 grid
+    assert media.read_image(out).shape == (8 * (8 + 2) + 2, 8 * (8 + 2) + 2, 3)  # 64 filters, 8x8 grid, 2 px gaps
 
 
 def test_maps_command(photo):
