@@ -26,7 +26,8 @@ from offline.options import SIZE
 @click.option("--fps", type=float, default=None, help="Source pace (default: the file's own; 0 = unpaced).")
 @click.option("--effects", default="none,features,stylize")
 @click.option("--precision", default="auto")
-def main(source, size, frames, fps, effects, precision):
+@click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
+def main(source, size, frames, fps, effects, precision, model):
     from offline.errors import UserError
     from realtime.benchmark import benchmark
     from realtime.effects import build_effect
@@ -34,7 +35,7 @@ def main(source, size, frames, fps, effects, precision):
     rows = []
     for name in effects.split(","):
         try:
-            effect = build_effect(name, precision=precision)
+            effect = build_effect(name, precision=precision, model=model)
         except UserError as e:
             print(f"{name}: skipped ({e.message})")
             continue

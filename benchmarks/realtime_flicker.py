@@ -44,12 +44,13 @@ def stylize_all(effect, frames):
 @click.option("--frames", type=int, default=48)
 @click.option("--smooth", type=float, default=0.7)
 @click.option("--style", default=None, help="Preset or image (default: the first preset).")
-def main(videos, still, size, frames, smooth, style):
+@click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
+def main(videos, still, size, frames, smooth, style, model):
     from offline.media import read_image, resize
     from realtime.effects import StylizeEffect, build_effect
     from realtime.sources import VideoSource
 
-    base = build_effect("stylize", style=(style,) if style else ())
+    base = build_effect("stylize", style=(style,) if style else (), model=model)
     styles = base.styles[:1]
     plain = StylizeEffect(base.stylizer, styles, smooth=0.0, temporal=False)  # no smoothing in the graph
     smoothed = StylizeEffect(base.stylizer, styles, smooth=smooth)

