@@ -226,12 +226,18 @@ class VideoWriter:
         return False
 
 
-def read_video_info(path):
-    """(frame_count, fps, (width, height)) of a video file, or a UserError if it cannot be opened."""
+def open_video(path):
+    """A cv2.VideoCapture on a video file, or a UserError naming the file."""
     path = require_file(path, "video")
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise UserError(f"cannot open video: {path}")
+    return cap
+
+
+def read_video_info(path):
+    """(frame_count, fps, (width, height)) of a video file, or a UserError if it cannot be opened."""
+    cap = open_video(path)
     info = (
         int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
         cap.get(cv2.CAP_PROP_FPS) or 25.0,
@@ -243,10 +249,7 @@ def read_video_info(path):
 
 def iter_video(path):
     """Yield RGB frames of a video file."""
-    path = require_file(path, "video")
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise UserError(f"cannot open video: {path}")
+    cap = open_video(path)
     try:
         while True:
             ok, frame = cap.read()
