@@ -310,6 +310,23 @@ def zoom_step(image, zoom=1.02, rotate=0.0):
     return cv2.warpAffine(np.asarray(image), m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
 
 
+def match_colour_stats(image, reference, strength=1.0):
+    """Move each channel's mean and standard deviation toward ``reference`` = (mean, std) arrays of
+    shape (3,). Applied to every zoom frame it stops the slow drift to saturated colours and
+    blown-out contrast that a long feedback loop of dreaming otherwise takes."""
+    x = np.asarray(image, np.float32)
+    if not strength:
+        return x
+    mean, std = x.reshape(-1, 3).mean(0), x.reshape(-1, 3).std(0) + 1e-6
+    matched = (x - mean) / std * reference[1] + reference[0]
+    return np.clip(x + strength * (matched - x), 0, 255)
+
+
+def colour_stats(image):
+    x = np.asarray(image, np.float32).reshape(-1, 3)
+    return x.mean(0), x.std(0)
+
+
 def schedule_index(i, n_entries, frames, every=None, loop=False):
     """Which schedule entry frame ``i`` uses: once through over the render, or cycling with --loop."""
     if n_entries <= 1:
@@ -339,8 +356,11 @@ def _render_settings(**kw):
 @click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
 @click.option("--fresh", is_flag=True, help="Delete the work folder's frames and start over.")
 @click.option("--gif-side", type=int, default=None, help="Longest side of GIF frames [frame size].")
+@click.option("--stabilize", type=float, default=0.0, show_default=True,
+              help="Pull each frame's colour mean/std toward the start image's (0..1; 0: off).")
 @dream_options(steps=4, octaves=1, multiple=True)
 def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop, every, work, resume, fresh, gif_side,
+             stabilize,
              model, alpha, weights, weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps,
              step_size, tile, jitter, seed):
     """Render an infinite-zoom DeepDream video from IMAGE (or --noise).
@@ -362,18 +382,23 @@ def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop
     start = _start_image(image, noise, size, seed, (640, 360))
     settings = _render_settings(kind="zoom", image=str(image) if image else None, noise=noise,
                                 size=[start.shape[1], start.shape[0]], zoom=zoom_factor, rotate=rotate, loop=loop,
-                                every=every, entries=entries, guide=guide, model=model, alpha=alpha,
+                                every=every, stabilize=stabilize, entries=entries, guide=guide, model=model, alpha=alpha,
                                 weights=str(weights), octaves=octaves, octave_scale=octave_scale, steps=steps,
                                 step_size=step_size, tile=tile, jitter=jitter, seed=seed)
     store = FrameStore(_work_folder(work, outputs[0]), settings, resume, fresh)
     guide_img = read_image(guide, max_side=224) if guide else None
     ascents = build_ascents(entries, model, alpha, weights, weights_dir, guide_img, config)
-    render_zoom(store, start, ascents, frames, zoom_factor, rotate, steps, seed, every, loop)
+    render_zoom(store, start, ascents, frames, zoom_factor, rotate, steps, seed, every, loop, stabilize)
     write_outputs(outputs, store, frames, fps, gif_side)
 
 
-def render_zoom(store, start, ascents, frames, zoom=1.02, rotate=0.0, steps=4, seed=0, every=None, loop=False):
-    """Dream frames store.done() .. frames-1; returns how many were rendered now."""
+def render_zoom(store, start, ascents, frames, zoom=1.02, rotate=0.0, steps=4, seed=0, every=None, loop=False,
+                stabilize=0.0):
+    """Dream frames store.done() .. frames-1; returns how many were rendered now.
+
+    ``stabilize``: how far each zoomed frame's colour statistics move back toward the start
+    image's (0: not at all), see :func:`match_colour_stats`."""
+    reference = colour_stats(start)
     first = store.done()
     if first >= frames:
         click.echo(f"all {frames} frames already in {store.folder}")
@@ -385,7 +410,7 @@ def render_zoom(store, start, ascents, frames, zoom=1.02, rotate=0.0, steps=4, s
     for i in range(first, frames):
         ascent = ascents[schedule_index(i, len(ascents), frames, every, loop)]
         ascent.rng = np.random.default_rng([seed, i])  # per-frame jitter: resumed == uninterrupted
-        x = start if prev is None else zoom_step(prev, zoom, rotate).astype(np.float32)
+        x = start if prev is None else match_colour_stats(zoom_step(prev, zoom, rotate), reference, stabilize)
         frame = to_uint8(ascent.run(x, steps=steps * (FIRST_FRAME_BOOST if i == 0 else 1)))
         store.write(i, frame)
         prev = frame

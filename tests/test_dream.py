@@ -209,3 +209,16 @@ def test_default_inception_without_its_weights_is_a_clear_error(photo, tmp_path)
     res = run("dream", photo, "-o", tmp_path / "o.png", "--weights", empty)
     assert res.exit_code == 2
     assert "inception_v3" in res.output and "mobilenet" in res.output
+
+
+def test_colour_stabilisation_pulls_statistics_back():
+    rng = np.random.default_rng(0)
+    start = rng.uniform(60, 180, (20, 30, 3)).astype(np.float32)
+    saturated = np.clip((start - 120) * 3 + 140, 0, 255)
+    ref = dream.colour_stats(start)
+    full = dream.match_colour_stats(saturated, ref, 1.0)
+    np.testing.assert_allclose(dream.colour_stats(full)[0], ref[0], atol=0.5)
+    np.testing.assert_allclose(dream.colour_stats(full)[1], ref[1], rtol=0.02)
+    half = dream.match_colour_stats(saturated, ref, 0.5)
+    assert ref[1].mean() < dream.colour_stats(half)[1].mean() < dream.colour_stats(saturated)[1].mean()
+    assert np.array_equal(dream.match_colour_stats(saturated, ref, 0.0), saturated)
