@@ -37,6 +37,33 @@ def stylize_all(effect, frames):
     return outs, 1000 * (time.perf_counter() - t) / len(frames)
 
 
+class Identity:
+    """A stylizer that returns its input: timing the step with it isolates the smoothing's cost."""
+
+    multiple = 1
+
+    def stylize(self, content, mean, std, alpha=1.0):
+        return content
+
+
+def smoothing_cost_ms(size, frames=50):
+    """Milliseconds per frame the smoothing adds, at ``size``, on its own (identity stylizer)."""
+    from realtime.effects import StylizeEffect
+
+    style = [("x", type("S", (), {"mean": np.zeros(3, np.float32), "std": np.ones(3, np.float32)}))]
+    image = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    effects = {t: StylizeEffect(Identity(), style, temporal=t) for t in (False, True)}
+    times = {t: [] for t in effects}
+    for e in effects.values():
+        e.warmup(size)
+    for _ in range(frames):  # alternate, and take medians: robust to a busy machine
+        for t, e in effects.items():
+            start = time.perf_counter()
+            e.step(image)
+            times[t].append(time.perf_counter() - start)
+    return 1000 * (np.median(times[True]) - np.median(times[False]))
+
+
 @click.command()
 @click.option("--videos", type=click.Path(exists=True, file_okay=False), required=True)
 @click.option("--still", type=click.Path(exists=True, dir_okay=False), required=True)
@@ -45,11 +72,16 @@ def stylize_all(effect, frames):
 @click.option("--smooth", type=float, default=0.7)
 @click.option("--style", default=None, help="Preset or image (default: the first preset).")
 @click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
-def main(videos, still, size, frames, smooth, style, model):
+@click.option("--cost-only", is_flag=True, help="Only time the smoothing itself at 640x360 and 1280x720.")
+def main(videos, still, size, frames, smooth, style, model, cost_only):
     from offline.media import read_image, resize
     from realtime.effects import StylizeEffect, build_effect
     from realtime.sources import VideoSource
 
+    if cost_only:
+        for cost_size in ((640, 360), (1280, 720)):
+            print(f"smoothing alone at {cost_size[0]}x{cost_size[1]}: {smoothing_cost_ms(cost_size):.2f} ms/frame")
+        return
     base = build_effect("stylize", style=(style,) if style else (), model=model)
     styles = base.styles[:1]
     plain = StylizeEffect(base.stylizer, styles, smooth=0.0, temporal=False)  # no smoothing in the graph
