@@ -227,7 +227,8 @@ class StylizeEffect(Effect):
         if not styles:
             raise UserError("no styles: give --style IMAGE|FOLDER|PRESET, or ship presets with the model")
         self.stylizer = stylizer
-        self._stylize_ops, self.multiple = stylize_function(stylizer)
+        self._stylize_ops = stylizer.stylize  # pure keras.ops: (content, mean, std, alpha) -> RGB 0..255
+        self.multiple = int(getattr(stylizer, "multiple", 8))  # the encoder's downsampling
         self.styles = list(styles)
         self.style_index = 0
         self.alpha = float(alpha)
@@ -321,31 +322,6 @@ class StylizeEffect(Effect):
         return f"stylize {self.style_name} alpha {self.alpha:.1f} {smooth}"
 
 
-def stylize_function(stylizer):
-    """``(stylize(content, mean, std, alpha), multiple)`` of a Stylizer: the pure keras.ops function
-    (float RGB 0..255 in and out) that we compile into the per-frame step, and the size multiple
-    its encoder needs. The agreed contract is ``stylizer.stylize(content, mean, std, alpha)``; the
-    current ``offline.adain.Stylizer`` names that function ``_core`` (its ``stylize`` takes images)."""
-    import inspect
-
-    fn = stylizer.stylize
-    params = list(inspect.signature(fn).parameters)
-    if "mean" not in params and hasattr(stylizer, "_core"):
-        fn = stylizer._core
-    return fn, int(getattr(stylizer, "multiple", 8))
-
-
-def _resolve_style(stylizer, spec):
-    return stylizer.resolve_style(spec) if hasattr(stylizer, "resolve_style") else stylizer.style(spec)
-
-
-def _presets(stylizer):
-    presets = getattr(stylizer, "presets", None)
-    if presets is None and hasattr(stylizer, "preset_names"):
-        presets = {name: stylizer.style(name) for name in stylizer.preset_names()}
-    return dict(presets or {})
-
-
 def load_styles(stylizer, specs):
     """``--style`` values (preset names, image files, folders of images) -> [(name, StyleStats)],
     each computed once now, so a missing or corrupt style is an error at start, not mid-show.
@@ -355,7 +331,7 @@ def load_styles(stylizer, specs):
     from offline.media import list_images
 
     if not specs:
-        presets = _presets(stylizer)
+        presets = dict(stylizer.presets)
         if not presets:
             raise UserError("the model ships no style presets: give --style IMAGE|FOLDER")
         return sorted(presets.items())
@@ -363,7 +339,7 @@ def load_styles(stylizer, specs):
     for spec in specs:
         paths = list_images(spec) if Path(spec).is_dir() else [spec]
         for p in paths:
-            stats = _resolve_style(stylizer, str(p))
+            stats = stylizer.resolve_style(str(p))
             styles.append((Path(p).stem if Path(p).exists() else str(p), stats))
     return styles
 
