@@ -222,7 +222,7 @@ def _lbfgs(evaluate, after_step, x, steps):
         result = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=[(0.0, 255.0)] * x.size,
                           callback=callback,
                           options={"maxiter": steps - done, "maxfun": 4 * (steps - done) + 20,
-                                   "maxcor": 20, "ftol": 1e-12, "gtol": 1e-12})
+                                   "maxcor": 50, "ftol": 1e-12, "gtol": 1e-12})
         x = result.x
         if done == before:  # no iteration accepted: converged or stuck
             break
@@ -254,7 +254,9 @@ def init_image(kind, content, style, size, seed=0):
         return media.resize(style, (w, h)).astype(np.float32)
     if kind == "noise":
         rng = np.random.default_rng(seed)
-        return rng.uniform(96.0, 160.0, size=(h, w, 3)).astype(np.float32)  # mid-grey noise
+        # full-contrast white noise: the style gradient grows with the features' amplitude, so a
+        # faint noise would leave the middle grey while texture grows in from the borders
+        return rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
     raise UserError(f"unknown --init {kind!r}: expected content, noise or style")
 
 
