@@ -203,27 +203,33 @@ def _compiled(objective):
 
 def _lbfgs(evaluate, after_step, x, steps):
     """scipy's L-BFGS-B with box bounds 0..255; restarted (fresh memory) if its line search gives
-    up early on float32 noise, until ``steps`` iterations are done or no progress is made."""
+    up early on float32 noise, until ``steps`` iterations are done or no progress is made.
+
+    scipy's first step has unit norm whatever the gradient, i.e. ~1/sqrt(pixels) grey levels per
+    pixel: too small to measure in float32 on flat objectives (feature inversion of a large image).
+    Optimising u = x / scale makes that first step about a quarter grey level per pixel."""
     from scipy.optimize import minimize
 
+    scale = 0.25 * np.sqrt(x.size)
+    u = x / scale
     done = 0
     while done < steps:
         before = done
 
         def fun(v):
-            loss, grad = evaluate(v.astype(np.float32))
-            return loss, grad.astype(np.float64).ravel()
+            loss, grad = evaluate((v * scale).astype(np.float32))
+            return loss, grad.astype(np.float64).ravel() * scale
 
         def callback(intermediate_result):
             nonlocal done
             done += 1
-            after_step(intermediate_result.x, float(intermediate_result.fun))
+            after_step(intermediate_result.x * scale, float(intermediate_result.fun))
 
-        result = minimize(fun, x, jac=True, method="L-BFGS-B", bounds=[(0.0, 255.0)] * x.size,
+        result = minimize(fun, u, jac=True, method="L-BFGS-B", bounds=[(0.0, 255.0 / scale)] * u.size,
                           callback=callback,
                           options={"maxiter": steps - done, "maxfun": 4 * (steps - done) + 20,
                                    "maxcor": 50, "ftol": 1e-12, "gtol": 1e-12})
-        x = result.x
+        u = result.x
         if done == before:  # no iteration accepted: converged or stuck
             break
 
