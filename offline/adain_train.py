@@ -355,15 +355,20 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
     guard = NaNGuard()
     logline = LogLine(steps, log_every, first)
     encoder_sha = weights_checksum(trainer.encoder_model)
-    meta = lambda: {"depth": depth, "steps_target": steps, "commands": commands}  # noqa: E731
+    meta = lambda: {"depth": depth, "steps_target": steps, "commands": commands,  # noqa: E731
+                    "recent_losses": logline.recent, "log": logline.history[-20:]}
     checkpoint = Checkpoint(checkpoint_dir, checkpoint_every, meta)
     callbacks = [logline, guard, checkpoint, TensorBoardLog(checkpoint_dir / "tensorboard", samples, log_every, first=first)]
     t0 = time.time()
     if steps > first:
-        trainer.fit(data, epochs=1, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
+        with _graceful_stop(trainer, log):
+            trainer.fit(data, epochs=1, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
     seconds = time.time() - t0
     step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     final = logline.recent or checkpoint.last_logs or {}
+    if not logline.recent and resume:  # nothing trained in this run: the checkpoint's own figures
+        final = state.get("recent_losses") or {}
+        logline.history = state.get("log", [])
     if guard.tripped:  # ship the last good checkpoint, not NaN weights
         load_checkpoint(trainer, checkpoint_dir)
         step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
@@ -408,6 +413,30 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
     }
     media.atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return manifest
+
+
+class _graceful_stop:
+    """SIGTERM/SIGINT during fit: finish the current step, checkpoint, write the artifact."""
+
+    def __init__(self, trainer, log):
+        self.trainer, self.log = trainer, log
+
+    def _handler(self, signum, frame):
+        self.log(f"signal {signum}: stopping after this step (checkpoint and artifact follow)")
+        self.trainer.stop_training = True
+
+    def __enter__(self):
+        import signal
+
+        self.previous = {s: signal.signal(s, self._handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+        return False
 
 
 def _hardware():

@@ -330,3 +330,33 @@ def test_bad_inputs_exit_2(images, tmp_path):
         r = _run(args)
         assert r.exit_code == 2, (args, r.output)
         assert "Error" in r.output
+
+
+def test_pure_stylize_function_compiles_and_matches_the_frame_function():
+    from offline.backend import Compiled
+
+    st = Stylizer.random("relu3_1")
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    style = st.style(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
+    fn = Compiled(st.stylize)
+    y = _np(fn(frame[None].astype(np.float32), style.mean.reshape(1, 1, 1, -1), style.std.reshape(1, 1, 1, -1),
+               np.float32(0.8)))
+    assert y.shape == (1, 24, 32, 3) and y.min() >= 0 and y.max() <= 255
+    np.testing.assert_allclose(np.rint(y[0]), st.frame_function()(frame, style, 0.8), atol=1)
+
+
+@pytest.mark.shared_data
+def test_the_shipped_model_stylizes_with_its_presets_on_genuine_weights(shared, capsys):
+    from offline.adain import DEFAULT_MODEL
+
+    if not (DEFAULT_MODEL / "manifest.json").is_file():
+        pytest.skip("no shipped model")
+    manifest = json.loads((DEFAULT_MODEL / "manifest.json").read_text())
+    st = Stylizer.load(DEFAULT_MODEL, weights=str(shared / "weights" / "vgg19_imagenet_block1-3_notop.h5"), strict=True)
+    assert manifest["encoder"]["weights_sha256"] and manifest["steps"] > 0
+    assert st.preset_names(), "the shipped model has style presets"
+    name = st.preset_names()[0]
+    photo = cv2.resize(cv2.imread(str(shared / "images" / "content" / "ocv_fruits.jpg"))[..., ::-1], (67, 45))
+    out = st.stylize_image(photo, name)
+    assert out.shape == photo.shape and out.std() > 5
