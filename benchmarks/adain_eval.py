@@ -149,8 +149,10 @@ def main():
               "size": args.size, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
     if args.samples:
         sheet_rows, labels = [], []
-        for i, (c, s, c_img) in enumerate(pairs[:: max(1, len(pairs) // 6)][:6]):
-            j = pairs.index((c, s, c_img))
+        n_s = len(styles)
+        picks = [ci * n_s + (ci % n_s) for ci in range(len(contents))][:6]  # each photo with a different painting
+        for j in picks:
+            c, s, c_img = pairs[j]
             row = [_sq(c_img), _sq(media.read_image(s)), _sq(ours_out[j])]
             if peer_out is not None:
                 row.append(_sq(peer_out[j]))
