@@ -12,9 +12,6 @@ Weights, in the order a user reaches for them:
   model needs must be in it; a partial file holding just those layers is fine.
 - a directory: the same search as ``$STUDIO_WEIGHTS_DIR``.
 - ``None``: random weights, for tests only.
-
-TEAM (temporary): engineers working in parallel, read /work/main/READ_FIRST_TEAM.md first:
-rules, deadline, file ownership, the AdaIN Stylizer contract.
 """
 
 import os

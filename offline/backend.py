@@ -2,9 +2,6 @@
 
 Everything else is written with ``keras`` and ``keras.ops`` and runs on TensorFlow (the default)
 and on JAX (``KERAS_BACKEND=jax``).
-
-TEAM (temporary): engineers working in parallel, read /work/main/READ_FIRST_TEAM.md first:
-rules, deadline, file ownership, the AdaIN Stylizer contract.
 """
 
 import keras

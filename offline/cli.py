@@ -2,9 +2,6 @@
 
 Subcommands are imported lazily so that ``offline --help`` answers at once (TensorFlow takes
 seconds to import).
-
-TEAM (temporary): engineers working in parallel, read /work/main/READ_FIRST_TEAM.md first:
-rules, deadline, file ownership, the AdaIN Stylizer contract.
 """
 
 import importlib

@@ -1,9 +1,6 @@
 """Image and video I/O shared by offline and realtime: reading, atomic writing, grids, animations.
 
 Images inside the project are RGB uint8 numpy arrays (H, W, 3); OpenCV's BGR stays in this file.
-
-TEAM (temporary): engineers working in parallel, read /work/main/READ_FIRST_TEAM.md first:
-rules, deadline, file ownership, the AdaIN Stylizer contract.
 """
 
 import os
