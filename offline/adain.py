@@ -371,7 +371,6 @@ class Stylizer:
         t = adain(feats, mean, std, alpha)
         return ops.clip(self.encoder.deprocess(ops.cast(self.decoder(t), "float32")), 0.0, 255.0)
 
-    _core = stylize  # the name an earlier version used
 
     def _core_masked(self, images, means, stds, masks, alpha):
         """``masks`` (1, H, W, K) one-hot regions at image resolution; region k gets style k,
