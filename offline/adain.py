@@ -178,16 +178,23 @@ def weights_checksum(model):
 
 
 def pad_to_multiple(images, multiple):
-    """Reflect-pad (N, H, W, C) at the bottom/right so H and W divide by ``multiple``; returns the
-    padded tensor and the original (H, W) so the decoder output can be cropped back."""
+    """Mirror-pad (N, H, W, C) at the bottom/right so H and W divide by ``multiple`` (the encoder's
+    downsampling); returns the padded tensor and the original (H, W) to crop the decoder output
+    back to. In-graph (keras.ops, static shapes), so it compiles into a per-frame step. At least
+    two multiples per side (the decoder's own reflection padding needs two features); reflection
+    needs pad < size, so tiny inputs are padded in several symmetric rounds instead."""
     shape = ops.shape(images)
     h, w = int(shape[1]), int(shape[2])
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        if ph >= h or pw >= w:  # reflect needs pad < size; tiny inputs: edge-replicate instead
-            images = ops.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="symmetric")
-        else:
+    ph, pw = (max(-(-n // multiple), 2) * multiple - n for n in (h, w))
+    if ph < h and pw < w:
+        if ph or pw:
             images = ops.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="reflect")
+        return images, (h, w)
+    while ph or pw:
+        sh, sw = int(ops.shape(images)[1]), int(ops.shape(images)[2])
+        dh, dw = min(ph, sh), min(pw, sw)
+        images = ops.pad(images, [[0, 0], [0, dh], [0, dw], [0, 0]], mode="symmetric")
+        ph, pw = ph - dh, pw - dw
     return images, (h, w)
 
 
@@ -365,16 +372,20 @@ class Stylizer:
     # stylizing -------------------------------------------------------------------------------------
     def stylize(self, content, mean, std, alpha=1.0):
         """The pure keras.ops function (compile it into a per-frame step): float RGB 0..255
-        (N, H, W, 3), H and W multiples of ``self.multiple`` -> float RGB 0..255, clipped.
-        ``mean``/``std`` broadcast to (N, 1, 1, C) (a StyleStats' arrays); ``alpha`` a scalar."""
+        (N, H, W, 3) of any size -> float RGB 0..255 of the same size, clipped (padded to the
+        encoder's multiple and cropped back in-graph). ``mean``/``std`` broadcast to (N, 1, 1, C)
+        (a StyleStats' arrays); ``alpha`` a scalar."""
+        content, (h, w) = pad_to_multiple(content, self.multiple)
         feats = self.encoder(self.encoder.preprocess(content))[self.last]
         t = adain(feats, mean, std, alpha)
-        return ops.clip(self.encoder.deprocess(ops.cast(self.decoder(t), "float32")), 0.0, 255.0)
-
+        out = self.encoder.deprocess(ops.cast(self.decoder(t), "float32"))
+        return ops.clip(out[:, :h, :w, :], 0.0, 255.0)
 
     def _core_masked(self, images, means, stds, masks, alpha):
         """``masks`` (1, H, W, K) one-hot regions at image resolution; region k gets style k,
         normalised with the content statistics of that region (the paper's spatial control)."""
+        images, (h, w) = pad_to_multiple(images, self.multiple)
+        masks, _ = pad_to_multiple(masks, self.multiple)
         feats = self.encoder(self.encoder.preprocess(images))[self.last]
         f = ops.cast(feats, "float32")
         k = self.multiple
@@ -386,7 +397,8 @@ class Stylizer:
             ti = adain(f, means[i], stds[i], alpha, content_stats=stats)
             out = out + mi * ti
         out = out / ops.maximum(ops.sum(m, axis=-1, keepdims=True), 1e-6)
-        return ops.clip(self.encoder.deprocess(ops.cast(self.decoder(ops.cast(out, feats.dtype)), "float32")), 0.0, 255.0)
+        y = self.encoder.deprocess(ops.cast(self.decoder(ops.cast(out, feats.dtype)), "float32"))
+        return ops.clip(y[:, :h, :w, :], 0.0, 255.0)
 
     def frame_function(self):
         """``fn(frame_uint8, style, alpha) -> uint8``, compiled once per frame shape; ``style`` a
@@ -398,9 +410,9 @@ class Stylizer:
 
         def run(frame, style, alpha=1.0):
             style = self.style(style)
-            x, (h, w) = _pad_np(np.asarray(frame, np.float32)[None], self.multiple)
+            x = np.asarray(frame, np.float32)[None]
             y = self._fn(x, style.mean.reshape(1, 1, 1, -1), style.std.reshape(1, 1, 1, -1), np.float32(alpha))
-            return _to_uint8(ops.convert_to_numpy(y)[0, :h, :w])
+            return _to_uint8(ops.convert_to_numpy(y)[0])
 
         run.compiled = self._fn
         return run
@@ -424,12 +436,11 @@ class Stylizer:
                 from offline.backend import Compiled
 
                 self._fn_masked = Compiled(self._core_masked)
-            x, (h, w) = _pad_np(content.astype(np.float32)[None], self.multiple)
-            m, _ = _pad_np(regions[None], self.multiple)
+            x, m = content.astype(np.float32)[None], regions[None]
             means = np.stack([s.mean.reshape(1, 1, -1) for s in styles])[:, None]
             stds = np.stack([s.std.reshape(1, 1, -1) for s in styles])[:, None]
             y = self._fn_masked(x, means, stds, m, np.float32(alpha))
-            out = _to_uint8(ops.convert_to_numpy(y)[0, :h, :w])
+            out = _to_uint8(ops.convert_to_numpy(y)[0])
         if preserve_color:
             out = preserve_colors(content, out)
         return out
@@ -461,16 +472,6 @@ def preserve_colors(content, stylized):
     c = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
     y[..., 1:] = c[..., 1:]
     return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
-
-
-def _pad_np(x, multiple):
-    """Pad (N, H, W, C) at the bottom/right to a multiple (reflect; edge copies for tiny images)."""
-    h, w = x.shape[1:3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "symmetric"
-        x = np.pad(x, [(0, 0), (0, ph), (0, pw), (0, 0)], mode=mode)
-    return x, (h, w)
 
 
 def _to_uint8(x):

@@ -64,10 +64,21 @@ class Objective:
     wrap: int = 0
 
     def features(self, x):
-        """RGB 0..255 (N, H, W, 3) -> {layer: features}."""
-        if self.wrap:
-            x = wrap_pad(x, self.wrap)
-        return self.backbone(self.backbone.preprocess(x))
+        """RGB 0..255 (N, H, W, 3) -> {layer: features}.
+
+        With ``wrap``: the network sees the image circularly padded, and each feature map is cropped
+        back to the image's own extent, i.e. circular convolution. Every pixel then counts once in
+        the Gram matrices, and the edges see their wrap-around neighbours instead of zero padding."""
+        if not self.wrap:
+            return self.backbone(self.backbone.preprocess(x))
+        h = int(ops.shape(x)[1])
+        feats = self.backbone(self.backbone.preprocess(wrap_pad(x, self.wrap)))
+        out = {}
+        for name, f in feats.items():
+            stride = max(1, round((h + 2 * self.wrap) / int(ops.shape(f)[1])))
+            c = self.wrap // stride
+            out[name] = f[:, c:-c, c:-c, :] if c else f
+        return out
 
     def targets(self, content=None, styles=(), style_mix=None, invert=None):
         """Target features from RGB uint8 images: content maps, blended style Grams, inversion maps."""
@@ -525,7 +536,8 @@ def texture_cmd(style, size, max_side, style_layers, tileable, output, model, wi
     size = size or (style_image.shape[1], style_image.shape[0])
     style_w = layer_weights(style_layers)
     bb = load_features(model, list(style_w), weights, weights_dir, pool=pool, alpha=width)
-    wrap = max(4, min(32, min(size) // 4)) if tileable else 0  # about block3's receptive field
+    # about block3's receptive field, a multiple of its stride (4) so the crop lands on whole features
+    wrap = max(4, min(32, min(size) // 4) // 4 * 4) if tileable else 0
     objective = Objective(bb, style=style_w, style_weight=1.0, tv_weight=tv_weight or 0.0, wrap=wrap)
     result = synthesize_texture(objective, style_image, size, steps=steps, optimizer=optimizer, seed=seed,
                                 save_every=_save_every(save_every, animation, steps), progress=not quiet, lr=lr)

@@ -228,7 +228,6 @@ class StylizeEffect(Effect):
             raise UserError("no styles: give --style IMAGE|FOLDER|PRESET, or ship presets with the model")
         self.stylizer = stylizer
         self._stylize_ops = stylizer.stylize  # pure keras.ops: (content, mean, std, alpha) -> RGB 0..255
-        self.multiple = int(getattr(stylizer, "multiple", 8))  # the encoder's downsampling
         self.styles = list(styles)
         self.style_index = 0
         self.alpha = float(alpha)
@@ -248,15 +247,11 @@ class StylizeEffect(Effect):
 
         from offline.backend import Compiled
 
-        stylize, scale, temporal, multiple = self._stylize_ops, self.motion_scale, self.temporal, self.multiple
+        stylize, scale, temporal = self._stylize_ops, self.motion_scale, self.temporal
 
         def step(frame, prev_frame, prev_out, mean, std, alpha, smooth):
             x = ops.cast(frame, "float32")
-            h, w = x.shape[1], x.shape[2]
-            ph, pw = (-h) % multiple, (-w) % multiple  # the encoder halves the size: pad, then crop
-            padded = ops.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="symmetric") if ph or pw else x
-            y = ops.cast(stylize(padded, mean, std, alpha), "float32")[:, :h, :w, :]
-            y = ops.clip(y, 0.0, 255.0)
+            y = ops.cast(stylize(x, mean, std, alpha), "float32")  # any frame size: pads and crops
             if temporal:
                 motion = ops.mean(ops.abs(x - ops.cast(prev_frame, "float32")), axis=-1, keepdims=True)
                 motion = ops.average_pool(motion, 5, strides=1, padding="same")  # ignore single noisy pixels

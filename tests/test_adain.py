@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from keras import ops
 
 from offline.adain import (AdaIN, StyleStats, Stylizer, adain, build_decoder, cli, mix_stats, mix_weights,
-                           preserve_colors, region_masks)
+                           pad_to_multiple, preserve_colors, region_masks)
 from offline.errors import UserError
 from offline.losses import mean_std
 
@@ -106,7 +106,7 @@ def test_interpolation_weights_are_sum_normalised():
 # --- decoder and Stylizer -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("depth", ["relu3_1", "relu4_1"])
-@pytest.mark.parametrize("hw", [(37, 53), (16, 16), (9, 30)])
+@pytest.mark.parametrize("hw", [(37, 53), (16, 16), (9, 30), (3, 5)])
 def test_stylized_image_has_the_input_size_for_odd_sizes(depth, hw):
     st = Stylizer.random(depth)
     rng = np.random.default_rng(5)
@@ -114,6 +114,18 @@ def test_stylized_image_has_the_input_size_for_odd_sizes(depth, hw):
     style = st.style(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8))
     out = st.stylize_image(image, style, alpha=0.5)
     assert out.shape == image.shape and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("hw, multiple", [((37, 53), 4), ((16, 16), 8), ((3, 5), 8), ((1, 1), 4)])
+def test_pad_to_multiple_mirrors_and_keeps_the_image_in_the_top_left(hw, multiple):
+    x = np.random.default_rng(0).random((1, *hw, 2)).astype(np.float32)
+    padded, size = pad_to_multiple(ops.convert_to_tensor(x), multiple)
+    padded = ops.convert_to_numpy(padded)
+    assert size == hw
+    assert padded.shape[1] % multiple == 0 and padded.shape[2] % multiple == 0
+    np.testing.assert_array_equal(padded[:, : hw[0], : hw[1]], x)
+    # mirrored, not zeros: every padded value is one of the image's own values
+    assert np.isin(padded, x).all()
 
 
 def test_decoder_has_no_normalisation_and_mirrors_the_encoder():

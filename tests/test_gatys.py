@@ -62,6 +62,21 @@ def test_wrap_pad_is_circular():
     assert p[0, 1] == x[0, 3, 0, 0] and p[1, 0] == x[0, 0, 3, 0] and p[0, 0] == x[0, 3, 3, 0]
 
 
+def test_tileable_features_are_circular_convolutions():
+    """With ``wrap``, rolling the image rolls every feature map the same way (circular convolution),
+    and the maps keep the image's own extent: every pixel counts once in the Gram matrices."""
+    bb = load_backbone("vgg19", layers=STYLE, weights=None)
+    obj = gatys.Objective(bb, style={l: 1.0 for l in STYLE}, wrap=8)
+    x = _image(4, size=16)[None].astype(np.float32)
+    feats = {k: ops.convert_to_numpy(v) for k, v in obj.features(x).items()}
+    rolled = {k: ops.convert_to_numpy(v) for k, v in obj.features(np.roll(x, (4, 6), axis=(1, 2))).items()}
+    assert feats["block1_conv1"].shape[1:3] == (16, 16) and feats["block2_conv1"].shape[1:3] == (8, 8)
+    np.testing.assert_allclose(rolled["block1_conv1"], np.roll(feats["block1_conv1"], (4, 6), axis=(1, 2)),
+                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(rolled["block2_conv1"], np.roll(feats["block2_conv1"], (2, 3), axis=(1, 2)),
+                               rtol=1e-4, atol=1e-3)
+
+
 def test_luminance_round_trip_and_luminance_matching():
     rgb = _image(3)
     y, crcb = gatys.luminance(rgb)

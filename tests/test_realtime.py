@@ -77,7 +77,7 @@ class FakeStylizer:
         c_mean = ops.mean(content, axis=(1, 2), keepdims=True)
         c_std = ops.std(content, axis=(1, 2), keepdims=True)
         styled = (content - c_mean) / (c_std + 1e-5) * std + mean
-        return alpha * styled + (1.0 - alpha) * content
+        return ops.clip(alpha * styled + (1.0 - alpha) * content, 0.0, 255.0)  # the contract: clipped
 
 
 class ListSource:
