@@ -239,7 +239,7 @@ def _lbfgs(evaluate, after_step, x, steps):
         result = minimize(fun, u, jac=True, method="L-BFGS-B", bounds=[(0.0, 255.0 / scale)] * u.size,
                           callback=callback,
                           options={"maxiter": steps - done, "maxfun": 4 * (steps - done) + 20,
-                                   "maxcor": 50, "ftol": 1e-12, "gtol": 1e-12})
+                                   "maxcor": 10, "ftol": 1e-12, "gtol": 1e-12})
         u = result.x
         if done == before:  # no iteration accepted: converged or stuck
             break
