@@ -206,14 +206,15 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
     epochs_run = len(history.history.get("loss", []))
 
     optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    test_loss, test_acc = model.evaluate(data["x_test"][..., None], data["y_test"], batch_size=512, verbose=0)
     val_acc = max(history.history.get("val_accuracy", [float("nan")]))
-    if precision == "bf16":
-        export = MODELS[model_name]()
-        export.set_weights(model.get_weights())
-        model = export
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        test_loss, test_acc = model.evaluate(data["x_test"][..., None], data["y_test"], batch_size=512, verbose=0)
+    # the export: float32 and not compiled (no optimizer state to restore or warn about on load)
+    export = MODELS[model_name]()
+    export.set_weights(model.get_weights())
+    model = export
+    metrics, _, probs = evaluate(model, data["x_test"], data["y_test"])
+    test_acc = metrics["test_accuracy"]
+    test_loss = float(np.mean(keras.ops.convert_to_numpy(
+        keras.losses.sparse_categorical_crossentropy(data["y_test"], probs))))
     model_path = out_dir / "model.keras"
     _save_model_atomically(model, model_path)
     manifest = {

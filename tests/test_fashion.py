@@ -103,15 +103,19 @@ def test_cli_train_eval_predict(tiny_dataset, tmp_path):
     runner = CliRunner()
     out, logs = tmp_path / "model", tmp_path / "tb"
     r = runner.invoke(main, ["fashion", "train", "--model", "cnn", "--epochs", "1", "--data-dir", str(tiny_dataset),
-                             "--out", str(out), "--logdir", str(logs), "--batch-size", "64"])
+                             "--out", str(out), "--logdir", str(logs), "--batch-size", "64", "--precision", "bf16"])
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["data"]["sha256"] and manifest["parameters"] > 0 and "test_accuracy" in manifest["metrics"]
     assert any(logs.rglob("events.out.tfevents*"))
     assert (out / "checkpoints").is_dir()
 
-    # the export loads with plain Keras, no project code involved
-    model = keras.saving.load_model(out / "model.keras")
+    # the export loads with plain Keras, no project code involved, and without warnings
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = keras.saving.load_model(out / "model.keras")
     assert model.output_shape[1:] == (10,)
 
     report = tmp_path / "report"
