@@ -184,7 +184,11 @@ def pad_to_multiple(images, multiple):
     two multiples per side (the decoder's own reflection padding needs two features); reflection
     needs pad < size, so tiny inputs are padded in several symmetric rounds instead."""
     shape = ops.shape(images)
-    h, w = int(shape[1]), int(shape[2])
+    h, w = shape[1], shape[2]
+    if not (isinstance(h, int) and isinstance(w, int)):
+        # unknown sizes (a tf.function that relaxed its shapes after seeing several): symbolic pads
+        ph, pw = (-h) % multiple, (-w) % multiple
+        return ops.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="symmetric"), (h, w)
     ph, pw = (max(-(-n // multiple), 2) * multiple - n for n in (h, w))
     if ph < h and pw < w:
         if ph or pw:

@@ -128,6 +128,19 @@ def test_pad_to_multiple_mirrors_and_keeps_the_image_in_the_top_left(hw, multipl
     assert np.isin(padded, x).all()
 
 
+def test_frame_function_handles_changing_sizes():
+    """TensorFlow relaxes a tf.function to unknown sizes after a few shapes: padding and cropping
+    must then work on symbolic sizes (different photos in one command, a camera that reconnects
+    at another resolution)."""
+    st = Stylizer.random("relu3_1")
+    fn = st.frame_function()
+    style = st.style(np.full((16, 16, 3), 128, np.uint8))
+    rng = np.random.default_rng(1)
+    for hw in [(20, 28), (36, 44), (29, 51), (40, 40)]:
+        frame = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+        assert fn(frame, style, 1.0).shape == frame.shape
+
+
 def test_decoder_has_no_normalisation_and_mirrors_the_encoder():
     dec = build_decoder("relu4_1")
     kinds = {type(l).__name__ for l in dec.layers}
