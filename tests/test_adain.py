@@ -117,15 +117,19 @@ def test_stylized_image_has_the_input_size_for_odd_sizes(depth, hw):
 
 
 @pytest.mark.parametrize("hw, multiple", [((37, 53), 4), ((16, 16), 8), ((3, 5), 8), ((1, 1), 4)])
-def test_pad_to_multiple_mirrors_and_keeps_the_image_in_the_top_left(hw, multiple):
+@pytest.mark.parametrize("margin", [0, 16])
+def test_pad_to_multiple_mirrors_and_crops_back_to_the_image(hw, multiple, margin):
     x = np.random.default_rng(0).random((1, *hw, 2)).astype(np.float32)
-    padded, size = pad_to_multiple(ops.convert_to_tensor(x), multiple)
+    padded, crop = pad_to_multiple(ops.convert_to_tensor(x), multiple, margin)
     padded = ops.convert_to_numpy(padded)
-    assert size == hw
     assert padded.shape[1] % multiple == 0 and padded.shape[2] % multiple == 0
-    np.testing.assert_array_equal(padded[:, : hw[0], : hw[1]], x)
+    assert min(padded.shape[1:3]) >= 2 * multiple
+    np.testing.assert_array_equal(ops.convert_to_numpy(crop(padded)), x)
     # mirrored, not zeros: every padded value is one of the image's own values
     assert np.isin(padded, x).all()
+    if margin and min(hw) > margin:  # the image sits inside a mirrored frame of ``margin`` pixels
+        np.testing.assert_array_equal(padded[:, margin - 1, margin:margin + hw[1]], x[:, 1])
+        np.testing.assert_array_equal(padded[:, margin:margin + hw[0], margin - 1], x[:, :, 1])
 
 
 def test_frame_function_handles_changing_sizes():
