@@ -228,18 +228,18 @@ def _lbfgs(evaluate, after_step, x, steps, memory=LBFGS_MEMORY, lo=0.0, hi=255.0
         free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
         gf = np.where(free, g, 0.0)
         d = -_two_loop(gf, pairs) * free
-        slope = float(gf @ d)
+        slope = _dot(gf, d)
         if not pairs or slope >= 0:  # first step or a bad curvature model: ~1 grey level per pixel
             pairs.clear()
             rms = float(np.sqrt(np.mean(gf * gf)))
             if rms == 0.0:
                 break
-            d, slope = -gf / rms, -float(gf @ gf) / rms
+            d, slope = -gf / rms, -_dot(gf, gf) / rms
         t, accepted = 1.0, False
         for _ in range(20):
             x_new = np.clip(x + t * d, lo, hi)
             f_new, g_new = evaluate(x_new)
-            if f_new <= f + 1e-4 * float(g @ (x_new - x)):
+            if f_new <= f + 1e-4 * _dot(g, (x_new - x)):
                 accepted = True
                 break
             # minimum of the quadratic through f, slope and f_new, kept within [0.1 t, 0.5 t]
@@ -252,12 +252,19 @@ def _lbfgs(evaluate, after_step, x, steps, memory=LBFGS_MEMORY, lo=0.0, hi=255.0
             continue
         g_new = np.asarray(g_new, np.float64).ravel()
         s, y = x_new - x, g_new - g
-        sy = float(s @ y)
-        if sy > 1e-10 * float(y @ y):  # keep only pairs with positive curvature
+        sy = _dot(s, y)
+        if sy > 1e-10 * _dot(y, y):  # keep only pairs with positive curvature
             pairs.append((s, y, 1.0 / sy))
             del pairs[:-memory]
         x, f, g = x_new, f_new, g_new
         after_step(x, float(f))
+
+
+def _dot(a, b):
+    """Dot product of two flat float64 vectors without BLAS: numpy's OpenBLAS wakes its thread pool
+    for a large dot and the spinning threads then compete with TensorFlow's for the CPU cores
+    (measured: 110 ms per VGG evaluation inside the L-BFGS loop instead of 67 ms)."""
+    return float(np.einsum("i,i->", a, b))
 
 
 def _two_loop(g, pairs):
@@ -265,14 +272,14 @@ def _two_loop(g, pairs):
     q = g.copy()
     alphas = []
     for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
+        a = rho * _dot(s, q)
         q -= a * y
         alphas.append(a)
     if pairs:
         s, y, rho = pairs[-1]
-        q *= 1.0 / (rho * float(y @ y))  # H0 = s.y / y.y
+        q *= 1.0 / (rho * _dot(y, y))  # H0 = s.y / y.y
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * float(y @ q)
+        b = rho * _dot(y, q)
         q += (a - b) * s
     return q
 
