@@ -217,9 +217,9 @@ def _lbfgs(evaluate, after_step, x, steps, memory=LBFGS_MEMORY, lo=0.0, hi=255.0
     """L-BFGS on the box ``lo..hi`` (projected: pixels at a bound that the gradient pushes outward
     are held, every trial point is clipped), with a backtracking Armijo line search, in numpy.
 
-    Not scipy's L-BFGS-B: its per-iteration bookkeeping measured 40-80 ms at 128 px on this CPU
-    (as much as a VGG forward+backward pass) and grows with the image; the two-loop recursion
-    here costs about a millisecond. ``steps`` iterations; stops early when no step makes progress."""
+    Replaces scipy's L-BFGS-B: same iterations to each loss level or fewer, no scipy dependency,
+    and no BLAS calls (see ``_dot``), which made each evaluation ~1.6x slower here. ``steps``
+    iterations; stops early when no step makes progress."""
     x = np.clip(np.asarray(x, np.float64), lo, hi)
     f, g = evaluate(x)
     g = np.asarray(g, np.float64).ravel()
@@ -239,11 +239,12 @@ def _lbfgs(evaluate, after_step, x, steps, memory=LBFGS_MEMORY, lo=0.0, hi=255.0
         for _ in range(20):
             x_new = np.clip(x + t * d, lo, hi)
             f_new, g_new = evaluate(x_new)
-            if f_new <= f + 1e-4 * _dot(g, (x_new - x)):
+            if f_new <= f + 1e-4 * _dot(g, x_new - x):
                 accepted = True
                 break
             # minimum of the quadratic through f, slope and f_new, kept within [0.1 t, 0.5 t]
-            t_q = -slope * t * t / (2.0 * (f_new - f - slope * t))
+            curvature = f_new - f - slope * t
+            t_q = -slope * t * t / (2.0 * curvature) if curvature > 0 else 0.5 * t
             t = min(max(t_q, 0.1 * t), 0.5 * t)
         if not accepted:
             if not pairs:
