@@ -116,10 +116,12 @@ def main():
     for label, scales, steps, engine in configs:
         gatys._lbfgs = engine  # swap the engine behind gatys.optimize (benchmark only)
         t0 = time.perf_counter()
-        result = gatys.style_transfer(objective, content, [style], scales=scales, steps=steps, optimizer="lbfgs",
-                                      progress=False, target_loss=adam_loss)
+        try:
+            result = gatys.style_transfer(objective, content, [style], scales=scales, steps=steps, optimizer="lbfgs",
+                                          progress=False, target_loss=adam_loss)
+        finally:
+            gatys._lbfgs = ours
         seconds = time.perf_counter() - t0
-        gatys._lbfgs = ours
         fine = [h for h in result.history if h["scale"] == a.size]
         # loss only counts at full size; times include the coarse scale and tracing
         runs[label] = [(h["time"], h["loss"]) for h in fine]
@@ -134,8 +136,9 @@ def main():
         cells = []
         for c in runs.values():
             t = time_to(c, k * adam_loss)
-            cells.append(f"{t:.1f} ({ta / t:.1f}x)" if t else "not reached")
-        print(f"| {k:.2f} x Adam's final | {ta:.1f} | " + " | ".join(cells) + " |")
+            cells.append("not reached" if not t else f"{t:.1f} ({ta / t:.1f}x)" if ta else f"{t:.1f}")
+        adam_cell = f"{ta:.1f}" if ta else "not reached"
+        print(f"| {k:.2f} x Adam's final | {adam_cell} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
