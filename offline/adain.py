@@ -541,6 +541,8 @@ def cli():
 @click.option("--batch", type=click.IntRange(1), default=4, show_default=True, help="Batch size (paper: 8).")
 @click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Crop size (paper: 256).")
 @click.option("--style-weight", type=float, default=10.0, show_default=True, help="Style loss weight.")
+@click.option("--tv-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Total-variation weight on the output (0: the paper's loss); damps grid patterns in flat areas.")
 @click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
 @weights_options
@@ -558,7 +560,7 @@ def cli():
 @click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Input pipeline threads.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, learning_rate, decay, weights,
+def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, learning_rate, decay, weights,
               weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, mixed_precision, precision_dtype, exclude, workers, seed):
     """Train the decoder on content photos x style images (Keras fit; resumable)."""
     import shlex
@@ -574,7 +576,8 @@ def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, l
                      style_weight=style_weight, weights=weights, weights_dir=weights_dir, resume=resume,
                      precision=precision, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                      log_every=log_every, exclude=exclude, workers=workers, seed=seed,
-                     learning_rate=learning_rate, decay=decay, command=command, log=click.echo)
+                     learning_rate=learning_rate, decay=decay, command=command, log=click.echo,
+                     tv_weight=tv_weight)
     click.echo(f"wrote {out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
                f"final {manifest['final_losses']})")
 

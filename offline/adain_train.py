@@ -9,7 +9,10 @@ The encoder is frozen; only the decoder learns. ``fit`` uses Keras' own backend-
     g       = decoder(t)
     loss_c  = mse(enc(g)[last], t)
     loss_s  = sum over relu1_1..last of  mse(mean(enc(g)), mean(enc(style))) + mse(std, std)
-    loss    = loss_c + style_weight * loss_s
+    loss    = loss_c + style_weight * loss_s + tv_weight * TV(g)
+
+``tv_weight`` (0 in the paper) is a small total-variation term on the decoder output: it damps
+the faint 4-pixel lattice an under-trained relu3_1 decoder leaves in flat regions (skies).
 """
 
 import json
@@ -28,7 +31,7 @@ from offline import media
 from offline.adain import STYLE_LAYERS, adain, build_decoder, build_encoder, check_depth, weights_checksum
 from offline.backbone import layer_alias
 from offline.errors import UserError
-from offline.losses import mean_std, mse
+from offline.losses import mean_std, mse, total_variation
 
 PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=256, resize=512)
 
@@ -36,7 +39,7 @@ PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=25
 class AdaINTrainer(keras.Model):
     """Encoder (frozen) + decoder; ``x`` is ``(content, style)`` batches of RGB 0..255 floats."""
 
-    def __init__(self, encoder, decoder, depth="relu3_1", style_weight=10.0, **kwargs):
+    def __init__(self, encoder, decoder, depth="relu3_1", style_weight=10.0, tv_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder  # an offline.backbone.Backbone
         self.encoder_model = encoder.model  # tracked, so stateless (JAX) calls see its weights
@@ -45,6 +48,7 @@ class AdaINTrainer(keras.Model):
         self.depth = depth
         self.layer_names = [layer_alias(n) for n in STYLE_LAYERS[depth]]
         self.style_weight = float(style_weight)
+        self.tv_weight = float(tv_weight)
         self.content_tracker = keras.metrics.Mean(name="content")
         self.style_tracker = keras.metrics.Mean(name="style")
 
@@ -70,7 +74,10 @@ class AdaINTrainer(keras.Model):
             loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
         self.content_tracker.update_state(loss_c)
         self.style_tracker.update_state(loss_s)
-        return loss_c + self.style_weight * loss_s
+        loss = loss_c + self.style_weight * loss_s
+        if self.tv_weight:
+            loss = loss + self.tv_weight * total_variation(g)
+        return loss
 
     def stylize(self, content, style):
         """Decoder output as RGB 0..255 (not clipped), for samples and tests."""
@@ -305,7 +312,7 @@ class TensorBoardLog(keras.callbacks.Callback):
 # --- the command's body ----------------------------------------------------------------------------
 
 def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_weight=10.0,
-                 precision="float32", learning_rate=1e-4, decay=5e-5, encoder=None, decoder=None):
+                 precision="float32", learning_rate=1e-4, decay=5e-5, encoder=None, decoder=None, tv_weight=0.0):
     """Encoder, decoder and compiled trainer. ``precision``: float32, bfloat16 or float16 (a mixed
     Keras policy for the decoder and the frozen loss network; statistics stay float32)."""
     check_depth(depth)
@@ -319,7 +326,7 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
         finally:
             keras.config.set_dtype_policy(previous)
     decoder = decoder or build_decoder(depth, dtype=policy)
-    trainer = AdaINTrainer(encoder, decoder, depth=depth, style_weight=style_weight)
+    trainer = AdaINTrainer(encoder, decoder, depth=depth, style_weight=style_weight, tv_weight=tv_weight)
     schedule = keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=decay)
     optimizer = keras.optimizers.Adam(schedule)
     if precision == "float16":
@@ -331,14 +338,15 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
 def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, size=256, style_weight=10.0,
           weights="imagenet", weights_dir=None, resume=False, precision="float32", checkpoint_dir=None,
           checkpoint_every=200, log_every=25, exclude=(), workers=2, seed=0, learning_rate=1e-4, decay=5e-5,
-          command=None, log=print):
+          command=None, log=print, tv_weight=0.0):
     """Train a decoder; writes ``out/decoder.weights.h5`` and ``out/manifest.json``; returns the manifest."""
     out = Path(out)
     checkpoint_dir = Path(checkpoint_dir or Path("runs") / out.name)
     contents, content_names = load_folder(content_dir, exclude)
     styles, style_names = load_folder(style_dir, exclude)
     keras.utils.set_random_seed(seed)
-    trainer = make_trainer(depth, weights, weights_dir, style_weight, precision, learning_rate, decay)
+    trainer = make_trainer(depth, weights, weights_dir, style_weight, precision, learning_rate, decay,
+                           tv_weight=tv_weight)
     first, commands = 0, []
     if resume:
         state = load_checkpoint(trainer, checkpoint_dir)
@@ -387,6 +395,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
         "batch": batch,
         "size": size,
         "style_weight": style_weight,
+        "tv_weight": tv_weight,
         "optimizer": {"name": "adam", "learning_rate": learning_rate, "decay": decay,
                       "schedule": "lr / (1 + decay * step)"},
         "precision": precision,

@@ -224,6 +224,21 @@ def test_one_training_step_reduces_the_loss(depth):
     assert np.isfinite(before) and after < before
 
 
+def test_tv_weight_adds_the_output_total_variation():
+    from offline.adain_train import make_trainer
+    from offline.losses import total_variation
+
+    keras.utils.set_random_seed(0)
+    plain = make_trainer("relu3_1", weights=None)
+    smooth = make_trainer("relu3_1", encoder=plain.encoder, decoder=plain.decoder, tv_weight=0.5)
+    x = _tiny_batch(24)
+    y_pred = plain(x)
+    tv = float(_np(total_variation(y_pred["image"])))
+    base = float(_np(plain.compute_loss(x, y_pred=y_pred)))
+    assert tv > 0
+    np.testing.assert_allclose(float(_np(smooth.compute_loss(x, y_pred=y_pred))), base + 0.5 * tv, rtol=1e-5)
+
+
 def test_checkpoint_and_decoder_round_trip(tmp_path):
     from offline.adain_train import load_checkpoint, make_trainer, save_checkpoint
 
