@@ -542,7 +542,7 @@ def cli():
 @click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Crop size (paper: 256).")
 @click.option("--style-weight", type=float, default=10.0, show_default=True, help="Style loss weight.")
 @click.option("--tv-weight", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Total-variation weight on the output (0: the paper's loss); damps grid patterns in flat areas.")
+              help="Total-variation weight on the output (0: the paper's loss); smooths the output.")
 @click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
 @weights_options

@@ -11,8 +11,9 @@ The encoder is frozen; only the decoder learns. ``fit`` uses Keras' own backend-
     loss_s  = sum over relu1_1..last of  mse(mean(enc(g)), mean(enc(style))) + mse(std, std)
     loss    = loss_c + style_weight * loss_s + tv_weight * TV(g)
 
-``tv_weight`` (0 in the paper) is a small total-variation term on the decoder output: it damps
-the faint 4-pixel lattice an under-trained relu3_1 decoder leaves in flat regions (skies).
+``tv_weight`` (0, the paper's loss, by default) adds a total-variation term on the decoder output,
+which smooths it. It was tried against the faint 4-pixel lattice of the shipped relu3_1 decoder and
+did not reduce it (BENCHMARKS.md, AdaIN); it stays an option.
 """
 
 import json
