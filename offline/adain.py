@@ -543,6 +543,8 @@ def cli():
 @click.option("--style-weight", type=float, default=10.0, show_default=True, help="Style loss weight.")
 @click.option("--tv-weight", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Total-variation weight on the output (0: the paper's loss); smooths the output.")
+@click.option("--lattice-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Weight of a penalty on a 2/4-pixel grid in the output (0: the paper's loss).")
 @click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
 @weights_options
@@ -560,8 +562,8 @@ def cli():
 @click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Input pipeline threads.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, learning_rate, decay, weights,
-              weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, mixed_precision, precision_dtype, exclude, workers, seed):
+def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, lattice_weight, learning_rate,
+              decay, weights, weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, mixed_precision, precision_dtype, exclude, workers, seed):
     """Train the decoder on content photos x style images (Keras fit; resumable)."""
     import shlex
     import sys
@@ -577,7 +579,7 @@ def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, t
                      precision=precision, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                      log_every=log_every, exclude=exclude, workers=workers, seed=seed,
                      learning_rate=learning_rate, decay=decay, command=command, log=click.echo,
-                     tv_weight=tv_weight)
+                     tv_weight=tv_weight, lattice_weight=lattice_weight)
     click.echo(f"wrote {out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
                f"final {manifest['final_losses']})")
 

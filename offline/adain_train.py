@@ -9,11 +9,13 @@ The encoder is frozen; only the decoder learns. ``fit`` uses Keras' own backend-
     g       = decoder(t)
     loss_c  = mse(enc(g)[last], t)
     loss_s  = sum over relu1_1..last of  mse(mean(enc(g)), mean(enc(style))) + mse(std, std)
-    loss    = loss_c + style_weight * loss_s + tv_weight * TV(g)
+    loss    = loss_c + style_weight * loss_s + tv_weight * TV(g) + lattice_weight * lattice(g)
 
-``tv_weight`` (0, the paper's loss, by default) adds a total-variation term on the decoder output,
-which smooths it. It was tried against the faint 4-pixel lattice of the shipped relu3_1 decoder and
-did not reduce it (BENCHMARKS.md, AdaIN); it stays an option.
+Both extra terms are 0 by default (the paper's loss). ``tv_weight`` adds a total-variation term on
+the decoder output, which smooths everything; it did not remove the faint 2/4-pixel lattice that
+nearest-neighbour upsampling leaves on flat areas (BENCHMARKS.md, AdaIN). ``lattice_weight`` adds
+``losses.lattice_excess``: the log power ratio at exactly those periods over the frequencies next
+to them, which targets the grid and leaves edges and brush strokes alone.
 """
 
 import json
@@ -32,7 +34,7 @@ from offline import media
 from offline.adain import STYLE_LAYERS, adain, build_decoder, build_encoder, check_depth, weights_checksum
 from offline.backbone import layer_alias
 from offline.errors import UserError
-from offline.losses import mean_std, mse, total_variation
+from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=256, resize=512)
 
@@ -40,7 +42,8 @@ PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=25
 class AdaINTrainer(keras.Model):
     """Encoder (frozen) + decoder; ``x`` is ``(content, style)`` batches of RGB 0..255 floats."""
 
-    def __init__(self, encoder, decoder, depth="relu3_1", style_weight=10.0, tv_weight=0.0, **kwargs):
+    def __init__(self, encoder, decoder, depth="relu3_1", style_weight=10.0, tv_weight=0.0, lattice_weight=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder  # an offline.backbone.Backbone
         self.encoder_model = encoder.model  # tracked, so stateless (JAX) calls see its weights
@@ -50,8 +53,10 @@ class AdaINTrainer(keras.Model):
         self.layer_names = [layer_alias(n) for n in STYLE_LAYERS[depth]]
         self.style_weight = float(style_weight)
         self.tv_weight = float(tv_weight)
+        self.lattice_weight = float(lattice_weight)
         self.content_tracker = keras.metrics.Mean(name="content")
         self.style_tracker = keras.metrics.Mean(name="style")
+        self.lattice_tracker = keras.metrics.Mean(name="lattice")  # logged whatever its weight
 
     def encode(self, rgb):
         return self.encoder_model(self.encoder.preprocess(rgb), training=False)
@@ -75,9 +80,13 @@ class AdaINTrainer(keras.Model):
             loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
         self.content_tracker.update_state(loss_c)
         self.style_tracker.update_state(loss_s)
+        lattice = lattice_excess(g)
+        self.lattice_tracker.update_state(lattice)
         loss = loss_c + self.style_weight * loss_s
         if self.tv_weight:
             loss = loss + self.tv_weight * total_variation(g)
+        if self.lattice_weight:
+            loss = loss + self.lattice_weight * lattice
         return loss
 
     def stylize(self, content, style):
@@ -313,7 +322,8 @@ class TensorBoardLog(keras.callbacks.Callback):
 # --- the command's body ----------------------------------------------------------------------------
 
 def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_weight=10.0,
-                 precision="float32", learning_rate=1e-4, decay=5e-5, encoder=None, decoder=None, tv_weight=0.0):
+                 precision="float32", learning_rate=1e-4, decay=5e-5, encoder=None, decoder=None, tv_weight=0.0,
+                 lattice_weight=0.0):
     """Encoder, decoder and compiled trainer. ``precision``: float32, bfloat16 or float16 (a mixed
     Keras policy for the decoder and the frozen loss network; statistics stay float32)."""
     check_depth(depth)
@@ -327,7 +337,8 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
         finally:
             keras.config.set_dtype_policy(previous)
     decoder = decoder or build_decoder(depth, dtype=policy)
-    trainer = AdaINTrainer(encoder, decoder, depth=depth, style_weight=style_weight, tv_weight=tv_weight)
+    trainer = AdaINTrainer(encoder, decoder, depth=depth, style_weight=style_weight, tv_weight=tv_weight,
+                           lattice_weight=lattice_weight)
     schedule = keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=decay)
     optimizer = keras.optimizers.Adam(schedule)
     if precision == "float16":
@@ -339,7 +350,7 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
 def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, size=256, style_weight=10.0,
           weights="imagenet", weights_dir=None, resume=False, precision="float32", checkpoint_dir=None,
           checkpoint_every=200, log_every=25, exclude=(), workers=2, seed=0, learning_rate=1e-4, decay=5e-5,
-          command=None, log=print, tv_weight=0.0):
+          command=None, log=print, tv_weight=0.0, lattice_weight=0.0):
     """Train a decoder; writes ``out/decoder.weights.h5`` and ``out/manifest.json``; returns the manifest."""
     out = Path(out)
     checkpoint_dir = Path(checkpoint_dir or Path("runs") / out.name)
@@ -347,7 +358,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
     styles, style_names = load_folder(style_dir, exclude)
     keras.utils.set_random_seed(seed)
     trainer = make_trainer(depth, weights, weights_dir, style_weight, precision, learning_rate, decay,
-                           tv_weight=tv_weight)
+                           tv_weight=tv_weight, lattice_weight=lattice_weight)
     first, commands = 0, []
     if resume:
         state = load_checkpoint(trainer, checkpoint_dir)
@@ -397,6 +408,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
         "size": size,
         "style_weight": style_weight,
         "tv_weight": tv_weight,
+        "lattice_weight": lattice_weight,
         "optimizer": {"name": "adam", "learning_rate": learning_rate, "decay": decay,
                       "schedule": "lr / (1 + decay * step)"},
         "precision": precision,

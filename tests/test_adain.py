@@ -239,6 +239,20 @@ def test_tv_weight_adds_the_output_total_variation():
     np.testing.assert_allclose(float(_np(smooth.compute_loss(x, y_pred=y_pred))), base + 0.5 * tv, rtol=1e-5)
 
 
+def test_lattice_weight_adds_the_grid_penalty():
+    from offline.adain_train import make_trainer
+    from offline.losses import lattice_excess
+
+    keras.utils.set_random_seed(0)
+    plain = make_trainer("relu3_1", weights=None)
+    gridless = make_trainer("relu3_1", encoder=plain.encoder, decoder=plain.decoder, lattice_weight=3.0)
+    x = _tiny_batch(24)
+    y_pred = plain(x)
+    lattice = float(_np(lattice_excess(y_pred["image"])))
+    base = float(_np(plain.compute_loss(x, y_pred=y_pred)))
+    np.testing.assert_allclose(float(_np(gridless.compute_loss(x, y_pred=y_pred))), base + 3.0 * lattice, rtol=1e-5)
+
+
 def test_checkpoint_and_decoder_round_trip(tmp_path):
     from offline.adain_train import load_checkpoint, make_trainer, save_checkpoint
 

@@ -42,3 +42,27 @@ def test_feature_reconstruction_loss_is_relative():
 def test_alpha_norm():
     assert float(losses.alpha_norm(np.array([0.5, -1.0], np.float32), 2.0)) == pytest.approx(0.625)
     assert float(losses.alpha_norm(np.array([0.5, -1.0], np.float32), 6.0)) == pytest.approx((0.5**6 + 1) / 2)
+
+
+def _smooth_noise(size, seed=0):
+    """A photo-like 1/f image: white noise, low-passed, RGB."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.fft2(rng.normal(size=(size, size)))
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size)))
+    img = np.real(np.fft.ifft2(spectrum / np.maximum(f, 1.0 / size)))
+    img = 128 + 40 * img / img.std()
+    return np.repeat(img[None, :, :, None], 3, axis=3).astype(np.float32)
+
+
+def test_lattice_excess_sees_a_faint_grid_and_not_a_photo():
+    photo = _smooth_noise(128)
+    yy, xx = np.mgrid[:128, :128]
+    assert float(losses.lattice_excess(photo)) < 0.1
+    for period in (2, 4):  # 1-px lines, a tenth of the image's contrast
+        grid = 10.0 * ((xx % period == 0) | (yy % period == 0))[None, :, :, None]
+        assert float(losses.lattice_excess(photo + grid)) > 0.5
+    # it ignores stripes at other periods (a brush texture, say)
+    stripes = 6.0 * np.sin(2 * np.pi * xx / 6.0)[None, :, :, None]
+    assert float(losses.lattice_excess(photo + stripes)) < 0.1
+    # odd sizes are cropped to whole periods rather than refused
+    assert np.isfinite(float(losses.lattice_excess(photo[:, :63, :61])))
