@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from offline import backend
 from offline.errors import UserError
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -204,8 +205,10 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
     callbacks.extend(extra_callbacks)
 
     start = time.perf_counter()
-    history = model.fit(x_train[..., None], y_train, validation_data=(x_val[..., None], y_val),
-                        epochs=epochs, batch_size=batch_size, callbacks=callbacks, verbose=verbose)
+    val = backend.array_batches(x_val[..., None], y_val, batch_size)
+    history = model.fit(**backend.array_batches(x_train[..., None], y_train, batch_size, shuffle=True, seed=seed),
+                        validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
+                        epochs=epochs, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     epochs_run = len(history.history.get("loss", []))
 

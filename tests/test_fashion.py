@@ -159,3 +159,25 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
         r = runner.invoke(main, args)
         assert r.exit_code == 2, (args, r.output)
         assert r.output.startswith("Error:") and r.output.count("\n") == 1, r.output
+
+
+def test_training_batches_cover_every_sample_once_per_epoch_in_a_new_order():
+    from offline import backend
+
+    x = np.arange(10, dtype=np.uint8)[:, None] * np.ones((1, 3), np.uint8)
+    y = np.arange(10, dtype=np.uint8)
+    fit_input = backend.array_batches(x, y, batch_size=4, shuffle=True, seed=0)
+    if "y" in fit_input:  # backends other than TensorFlow: keras batches and shuffles the arrays
+        assert fit_input["batch_size"] == 4 and fit_input["shuffle"] is True
+        return
+    epochs = []
+    for _ in range(2):
+        batches = [(np.asarray(bx), np.asarray(by)) for bx, by in fit_input["x"]]
+        assert [len(by) for _, by in batches] == [4, 4, 2]
+        assert all((bx[:, 0] == by).all() for bx, by in batches)  # pairs stay together
+        order = np.concatenate([by for _, by in batches])
+        assert sorted(order) == list(range(10))
+        epochs.append(order)
+    assert (epochs[0] != epochs[1]).any()  # reshuffled each epoch
+    plain = [np.asarray(by) for _, by in backend.array_batches(x, y, batch_size=4)["x"]]
+    assert list(np.concatenate(plain)) == list(range(10))
