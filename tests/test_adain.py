@@ -224,33 +224,20 @@ def test_one_training_step_reduces_the_loss(depth):
     assert np.isfinite(before) and after < before
 
 
-def test_tv_weight_adds_the_output_total_variation():
+@pytest.mark.parametrize("option, term", [("tv_weight", "total_variation"), ("lattice_weight", "lattice_excess")])
+def test_extra_loss_weights_add_their_term_on_the_output(option, term):
+    from offline import losses
     from offline.adain_train import make_trainer
-    from offline.losses import total_variation
 
     keras.utils.set_random_seed(0)
     plain = make_trainer("relu3_1", weights=None)
-    smooth = make_trainer("relu3_1", encoder=plain.encoder, decoder=plain.decoder, tv_weight=0.5)
+    weighted = make_trainer("relu3_1", encoder=plain.encoder, decoder=plain.decoder, **{option: 0.5})
     x = _tiny_batch(24)
     y_pred = plain(x)
-    tv = float(_np(total_variation(y_pred["image"])))
+    value = float(_np(getattr(losses, term)(y_pred["image"])))
     base = float(_np(plain.compute_loss(x, y_pred=y_pred)))
-    assert tv > 0
-    np.testing.assert_allclose(float(_np(smooth.compute_loss(x, y_pred=y_pred))), base + 0.5 * tv, rtol=1e-5)
-
-
-def test_lattice_weight_adds_the_grid_penalty():
-    from offline.adain_train import make_trainer
-    from offline.losses import lattice_excess
-
-    keras.utils.set_random_seed(0)
-    plain = make_trainer("relu3_1", weights=None)
-    gridless = make_trainer("relu3_1", encoder=plain.encoder, decoder=plain.decoder, lattice_weight=3.0)
-    x = _tiny_batch(24)
-    y_pred = plain(x)
-    lattice = float(_np(lattice_excess(y_pred["image"])))
-    base = float(_np(plain.compute_loss(x, y_pred=y_pred)))
-    np.testing.assert_allclose(float(_np(gridless.compute_loss(x, y_pred=y_pred))), base + 3.0 * lattice, rtol=1e-5)
+    assert value > 0
+    np.testing.assert_allclose(float(_np(weighted.compute_loss(x, y_pred=y_pred))), base + 0.5 * value, rtol=1e-5)
 
 
 def test_checkpoint_and_decoder_round_trip(tmp_path):
