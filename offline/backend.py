@@ -1,4 +1,5 @@
-"""The only backend-specific code: gradients with respect to an input, and compiling a function.
+"""The only backend-specific code: gradients with respect to an input, compiling a function, and
+feeding arrays to ``fit``.
 
 Everything else is written with ``keras`` and ``keras.ops`` and runs on TensorFlow (the default)
 and on JAX (``KERAS_BACKEND=jax``).
