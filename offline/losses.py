@@ -86,7 +86,8 @@ def lattice_excess(images, periods=(2, 4), around=8):
     Computed on the Hann-windowed grey image with a DFT at the few bins it needs (a matmul), so it
     is differentiable under every backend. Sides are cropped to multiples of the largest period."""
     x = ops.mean(ops.cast(images, "float32"), axis=-1)  # (N, H, W) grey
-    h, w = (int(x.shape[1]) // max(periods)) * max(periods), (int(x.shape[2]) // max(periods)) * max(periods)
+    whole = max(periods)
+    h, w = int(x.shape[1]) // whole * whole, int(x.shape[2]) // whole * whole
     x = x[:, :h, :w]
     x = x - ops.mean(x, axis=(1, 2), keepdims=True)
     x = x * ops.convert_to_tensor(np.outer(np.hanning(h), np.hanning(w)).astype("float32"))
