@@ -125,13 +125,14 @@ def build_mlp():
 def build_cnn():
     """A small VGG-style CNN with batch norm (functional API, so the blocks read as what they are).
 
-    Sized for a 2-core CPU: 93% test accuracy in 10 epochs. One cheap convolution at full 28x28
+    Sized for a 2-core CPU: ~93.5% test accuracy in 10 epochs. One cheap convolution at full 28x28
     resolution (1 -> 32 channels) before the first pooling, then the capacity at 14x14 and 7x7
     where it costs a quarter and a sixteenth as much. The full-resolution first layer is worth
     ~0.8 points of test accuracy over starting at 14x14 (a lossless space-to-depth stem); a second
     conv at 28x28 would cost ~4x the time of the whole network. Its batch norm and ReLU run after
-    the pooling, on a quarter of the values: same accuracy, ~25% less time per step than
-    normalising at 28x28 (elementwise work, not the convolution, dominates there)."""
+    the pooling, on a quarter of the values (max commutes with ReLU). Two 48-channel convs at
+    14x14 instead of one 64-channel conv: +0.46 points (0.9346 vs 0.9300) for ~5% more time per
+    step; batch norm, not the convolutions, is most of the step's CPU time."""
     import keras
     from keras import layers
 
@@ -146,7 +147,8 @@ def build_cnn():
     x = layers.MaxPooling2D()(x)  # first: BN + ReLU then touch 4x fewer values (max commutes with ReLU)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    x = conv(x, 64)
+    x = conv(x, 48)
+    x = conv(x, 48)
     x = layers.MaxPooling2D()(x)
     x = layers.Dropout(0.2)(x)
     x = conv(x, 128)
