@@ -39,6 +39,18 @@ from offline.losses import lattice_excess, mean_std, mse, total_variation
 PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=256, resize=512)
 
 
+def adain_losses(features, target, style_stats, layer_names):
+    """The paper's two terms for an output image's encoder ``features`` ({layer: NHWC}): content =
+    MSE at the last layer against the AdaIN ``target``; style = sum over ``layer_names`` of the MSEs
+    of channel means and stds against ``style_stats`` [(mean, std), ...]. Returns (content, style)."""
+    loss_c = mse(features[layer_names[-1]], target)
+    loss_s = 0.0
+    for name, (s_mean, s_std) in zip(layer_names, style_stats):
+        g_mean, g_std = mean_std(features[name])
+        loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
+    return loss_c, loss_s
+
+
 class AdaINTrainer(keras.Model):
     """Encoder (frozen) + decoder; ``x`` is ``(content, style)`` batches of RGB 0..255 floats."""
 
@@ -71,13 +83,9 @@ class AdaINTrainer(keras.Model):
         return {"image": g, "target": t, "style_stats": s_stats}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        g, t = y_pred["image"], y_pred["target"]
-        g_feats = self.encoder_model(g, training=False)
-        loss_c = mse(g_feats[self.layer_names[-1]], t)
-        loss_s = 0.0
-        for name, (s_mean, s_std) in zip(self.layer_names, y_pred["style_stats"]):
-            g_mean, g_std = mean_std(g_feats[name])
-            loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
+        g = y_pred["image"]
+        loss_c, loss_s = adain_losses(self.encoder_model(g, training=False), y_pred["target"], y_pred["style_stats"],
+                                      self.layer_names)
         self.content_tracker.update_state(loss_c)
         self.style_tracker.update_state(loss_s)
         lattice = lattice_excess(g)
