@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from offline.backbone import layer_alias, load_backbone
+from offline.backbone import dtype_policy, layer_alias, load_backbone
 from offline.errors import UserError
 from offline.losses import EPSILON, mean_std
 
@@ -125,11 +125,11 @@ class AdaIN(layers.Layer):
 
 # --- encoder and decoder -------------------------------------------------------------------------
 
-def build_encoder(depth="relu3_1", weights="imagenet", weights_dir=None, layers_=None):
+def build_encoder(depth="relu3_1", weights="imagenet", weights_dir=None, layers_=None, precision="float32"):
     """Frozen VGG19 returning ``{block1_conv1: .., ..}`` for relu1_1 .. ``depth`` (Keras' convs
     include the ReLU, so block3_conv1 *is* relu3_1)."""
     names = [layer_alias(n) for n in (layers_ or STYLE_LAYERS[check_depth(depth)])]
-    return load_backbone("vgg19", layers=names, weights=weights, weights_dir=weights_dir)
+    return load_backbone("vgg19", layers=names, weights=weights, weights_dir=weights_dir, precision=precision)
 
 
 class ReflectionPad(layers.Layer):
@@ -301,9 +301,8 @@ class Stylizer:
                             f"'offline adain train' or pass --model DIR")
         manifest = json.loads(manifest_path.read_text())
         depth = manifest.get("depth", "relu3_1")
-        policy = _policy(precision)
-        encoder = _with_policy(policy, lambda: build_encoder(depth, weights=weights, weights_dir=weights_dir))
-        decoder = build_decoder(depth, dtype=policy)
+        encoder = build_encoder(depth, weights=weights, weights_dir=weights_dir, precision=precision)
+        decoder = build_decoder(depth, dtype=dtype_policy(precision))
         weights_file = model_dir / manifest.get("decoder", "decoder.weights.h5")
         if not weights_file.is_file():
             raise UserError(f"decoder weights missing: {weights_file}")
@@ -323,9 +322,8 @@ class Stylizer:
     def random(cls, depth="relu3_1", seed=0, precision="float32", model_dir=None):
         """Random encoder and decoder weights: for tests and for wiring a pipeline before training."""
         keras.utils.set_random_seed(seed)
-        policy = _policy(precision)
-        encoder = _with_policy(policy, lambda: build_encoder(depth, weights=None))
-        return cls(encoder, build_decoder(depth, dtype=policy), depth, model_dir=model_dir)
+        encoder = build_encoder(depth, weights=None, precision=precision)
+        return cls(encoder, build_decoder(depth, dtype=dtype_policy(precision)), depth, model_dir=model_dir)
 
     # styles ----------------------------------------------------------------------------------------
     @property
@@ -495,22 +493,6 @@ def preserve_colors(content, stylized):
 
 def _to_uint8(x):
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-def _policy(precision):
-    return {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[precision]
-
-
-def _with_policy(policy, build):
-    """Build (keras.applications reads the global policy) under ``policy``, then restore it."""
-    if policy is None:
-        return build()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        return build()
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from keras import ops
 
 from offline import media
 from offline.adain import STYLE_LAYERS, adain, build_decoder, build_encoder, check_depth, weights_checksum
-from offline.backbone import layer_alias
+from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
@@ -335,16 +335,8 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
     """Encoder, decoder and compiled trainer. ``precision``: float32, bfloat16 or float16 (a mixed
     Keras policy for the decoder and the frozen loss network; statistics stay float32)."""
     check_depth(depth)
-    policy = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}[precision]
-    if encoder is None:
-        previous = keras.config.dtype_policy()
-        if policy:
-            keras.config.set_dtype_policy(policy)  # the encoder's layers take it when built
-        try:
-            encoder = build_encoder(depth, weights=weights, weights_dir=weights_dir)
-        finally:
-            keras.config.set_dtype_policy(previous)
-    decoder = decoder or build_decoder(depth, dtype=policy)
+    encoder = encoder or build_encoder(depth, weights=weights, weights_dir=weights_dir, precision=precision)
+    decoder = decoder or build_decoder(depth, dtype=dtype_policy(precision))
     trainer = AdaINTrainer(encoder, decoder, depth=depth, style_weight=style_weight, tv_weight=tv_weight,
                            lattice_weight=lattice_weight)
     schedule = keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=decay)

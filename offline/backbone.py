@@ -16,6 +16,7 @@ Weights, in the order a user reaches for them:
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,31 @@ from keras import ops
 from offline.errors import UserError
 
 WEIGHTS_DIR_ENV = "STUDIO_WEIGHTS_DIR"
+
+# --- precision -----------------------------------------------------------------------------------
+PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def dtype_policy(precision):
+    """'float32' | 'bfloat16' | 'float16' -> the Keras dtype policy name (None for float32)."""
+    if precision not in PRECISIONS:
+        raise UserError(f"bad precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
+@contextmanager
+def built_with(precision):
+    """Layers built inside take the mixed policy for ``precision`` (keras.applications reads the
+    global policy, not an argument); the previous global policy is restored on the way out."""
+    policy = dtype_policy(precision)
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(previous)
+
 
 # --- preprocessing -------------------------------------------------------------------------------
 # "caffe": RGB->BGR and ImageNet mean subtraction (VGG); "tf": scale to [-1, 1] (Inception, MobileNet).
@@ -135,12 +161,19 @@ class Backbone:
 
 
 def load_backbone(name="vgg19", layers=None, weights="imagenet", pool="max", alpha=1.0,
-                  include_top=False, input_shape=None, weights_dir=None):
+                  include_top=False, input_shape=None, weights_dir=None, precision="float32"):
     """Build a frozen feature extractor returning ``{layer: features}`` for ``layers``.
 
     ``pool="avg"`` replaces max-pooling by average pooling (Gatys et al. found it gives smoother
     results). ``include_top`` keeps the classifier (the layer ``predictions`` gives class scores).
+    ``precision`` "bfloat16"/"float16" computes in that type (inputs stay float32; outputs are
+    in it: cast before statistics, as ``offline.losses`` does).
     """
+    with built_with(precision):
+        return _load_backbone(name, layers, weights, pool, alpha, include_top, input_shape, weights_dir)
+
+
+def _load_backbone(name, layers, weights, pool, alpha, include_top, input_shape, weights_dir):
     key, spec = model_spec(name)
     layers = [layer_alias(l) for l in (layers or spec.default_layers)]
     if pool not in ("max", "avg"):

@@ -18,6 +18,7 @@ import click
 import numpy as np
 
 from offline import backend
+from offline.backbone import built_with
 from offline.errors import UserError
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -183,11 +184,8 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
 
     keras.utils.set_random_seed(seed)
     # bf16 trains ~20% faster on CPUs with AMX/AVX512-BF16; the export is float32 either way.
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
-    try:
+    with built_with("bfloat16" if precision == "bf16" else "float32"):
         model = MODELS[model_name]()
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",

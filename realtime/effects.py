@@ -43,19 +43,8 @@ def resolve_precision(precision):
 
 
 def _precision_name(precision):
-    """fp32/fp16/bf16 as Stylizer.load spells them (the current one says float32/float16/bfloat16)."""
-    import inspect
-
-    from offline.adain import Stylizer
-
-    default = inspect.signature(Stylizer.load).parameters.get("precision")
-    if default is not None and default.default == "float32":
-        return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[precision]
-    return precision
-
-
-def dtype_policy(precision):
-    return {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}[precision]
+    """fp32/fp16/bf16 (the realtime CLI's spelling) -> float32/float16/bfloat16 (offline's)."""
+    return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[precision]
 
 
 class Effect:
@@ -100,8 +89,6 @@ class FeaturesEffect(Effect):
 
     def __init__(self, backbone="mobilenet", layers=None, layer=None, alpha=0.75, weights="imagenet",
                  weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO, channel=None):
-        import keras
-
         from offline.backbone import load_backbone, model_spec
 
         key, _ = model_spec(backbone)
@@ -111,13 +98,8 @@ class FeaturesEffect(Effect):
             raise UserError(f"--layer is required for backbone {backbone}")
         if start not in self.layers:
             self.layers.append(start)
-        old = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(dtype_policy(precision))
-        try:
-            self.backbone = load_backbone(key, layers=self.layers, weights=weights, alpha=alpha,
-                                          weights_dir=weights_dir)
-        finally:
-            keras.config.set_dtype_policy(old)
+        self.backbone = load_backbone(key, layers=self.layers, weights=weights, alpha=alpha, weights_dir=weights_dir,
+                                      precision=_precision_name(precision))
         self.layer_index = self.layers.index(start)
         self.channel = channel  # None: mean over channels
         self.blend = blend

@@ -42,6 +42,18 @@ def test_average_pooling_replaces_max_pooling():
     assert "AveragePooling2D" in kinds and "MaxPooling2D" not in kinds
 
 
+def test_bfloat16_backbone_computes_in_bfloat16_and_leaves_the_global_policy_alone():
+    before = keras.config.dtype_policy().name
+    bb = load_backbone("vgg19", ["block1_conv1"], weights=None, precision="bfloat16")
+    assert keras.config.dtype_policy().name == before
+    feats = bb(bb.preprocess(np.full((1, 8, 8, 3), 100.0, "float32")))
+    assert keras.backend.standardize_dtype(feats["block1_conv1"].dtype) == "bfloat16"
+    assert bb.model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    with pytest.raises(UserError, match="bad precision 'half'"):
+        load_backbone("vgg19", ["block1_conv1"], weights=None, precision="half")
+    assert keras.config.dtype_policy().name == before
+
+
 def test_unknown_layer_lists_valid_names():
     with pytest.raises(UserError, match="valid layers: .*block1_conv1"):
         load_backbone("vgg19", ["block9_conv9"], weights=None)
