@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from offline import gatys, media  # noqa: E402
+from offline.backbone import load_backbone  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
 
@@ -73,30 +74,42 @@ def time_to(curve, level):
     return next((t for t, loss in curve if loss <= level), None)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def objective_options(p):
+    """The benchmark objective's options (shared with gatys_evaluations.py)."""
     p.add_argument("--content", default=os.path.join(SHARED, "images", "content", "adain_chicago.jpg"))
     p.add_argument("--style", default=os.path.join(SHARED, "images", "style", "the_scream.jpg"))
     p.add_argument("--size", type=int, default=128, help="longer side of the render (both sides)")
     p.add_argument("--adam-steps", type=int, default=1000)
-    p.add_argument("--coarse-steps", type=int, default=60, help="L-BFGS iterations at half size")
-    p.add_argument("--max-steps", type=int, default=900, help="L-BFGS iteration cap at full size")
     p.add_argument("--content-layers", default="block3_conv2")
     p.add_argument("--style-layers", default="block1_conv1,block2_conv1,block3_conv1")
     p.add_argument("--content-weight", type=float, default=10.0)
     p.add_argument("--style-weight", type=float, default=gatys.STYLE_WEIGHT)
     p.add_argument("--weights", default="imagenet")
-    p.add_argument("--scipy", action="store_true", help="also run scipy's L-BFGS-B (the previous engine; needs scipy)")
-    a = p.parse_args()
 
+
+def build_objective(a, precision="float32"):
+    """(objective, targets, content at full size, content at the render size, style, size) from the options."""
     content_w, style_w = gatys.layer_weights(a.content_layers), gatys.layer_weights(a.style_layers)
-    bb = gatys.load_features("vgg19", list(content_w) + list(style_w), a.weights, None)
+    bb = load_backbone("vgg19", list(dict.fromkeys(list(content_w) + list(style_w))), a.weights, precision=precision)
     objective = gatys.Objective(bb, content=content_w, style=style_w, content_weight=a.content_weight,
                                 style_weight=a.style_weight)
     content, style = media.read_image(a.content), media.read_image(a.style)
     size = gatys.scale_size(content, a.size)
     content_s = media.resize(content, size)
     targets = objective.targets(content=content_s, styles=[media.fit_max_side(style, a.size)])
+    return objective, targets, content, content_s, style, size
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    objective_options(p)
+    p.add_argument("--coarse-steps", type=int, default=60, help="L-BFGS iterations at half size")
+    p.add_argument("--max-steps", type=int, default=900, help="L-BFGS iteration cap at full size")
+    p.add_argument("--scipy", action="store_true", help="also run scipy's L-BFGS-B (the previous engine; needs scipy)")
+    a = p.parse_args()
+
+    objective, targets, content, content_s, style, size = build_objective(a)
+    bb = objective.backbone
 
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}")
     print(f"image {size[0]}x{size[1]}, content {a.content_layers} x{a.content_weight:g}, "
