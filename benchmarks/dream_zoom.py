@@ -75,7 +75,7 @@ def main(configs, frames, model, alpha, weights, weights_dir, image, child_confi
         print(json.dumps(row), flush=True)
     print(f"\n{model} alpha {alpha}, zoom defaults (4 steps, 1 octave), {frames} timed frames, "
           f"{os.cpu_count()} CPU cores")
-    print(f"| frame | tile | s / frame (wall) | CPU s / frame | first frame (s) | RSS after model load (MB) | RSS peak (MB) |")
+    print("| frame | tile | s / frame (wall) | CPU s / frame | first frame (s) | RSS after model load (MB) | RSS peak (MB) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['tile'] or 'off'} | {r['sec_per_frame']:.2f} | {r['cpu_sec_per_frame']:.2f} | {r['first_frame_s']:.1f} | "

@@ -109,11 +109,10 @@ def main():
     a = p.parse_args()
 
     objective, targets, content, content_s, style, size = build_objective(a)
-    bb = objective.backbone
 
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}")
     print(f"image {size[0]}x{size[1]}, content {a.content_layers} x{a.content_weight:g}, "
-          f"style {a.style_layers} x{a.style_weight:g}, weights {bb.weights_source}")
+          f"style {a.style_layers} x{a.style_weight:g}, weights {objective.backbone.weights_source}")
 
     adam_s, curve, adam_loss = tutorial_adam(objective, targets, content_s, a.adam_steps)
     print(f"reference Adam (tutorial loop): {a.adam_steps} steps in {adam_s:.1f}s, "

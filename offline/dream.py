@@ -22,7 +22,6 @@ its PNG, so a resumed render is the same as an uninterrupted one.
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 from keras import ops
 
-from offline import gatys, losses, media
+from offline import gatys, media
 from offline.backbone import load_backbone
 from offline.cli import main
 

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +23,7 @@ from realtime.cli import main
 from realtime.effects import Effect, FeaturesEffect, StylizeEffect
 from realtime.loop import run
 from realtime.sinks import Recorder, ScriptedKeys
-from realtime.sources import CameraSource, DemoSource, LatestFrame, open_source
+from realtime.sources import CameraSource, DemoSource, LatestFrame
 
 ROOT = Path(__file__).resolve().parents[1]
 
