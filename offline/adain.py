@@ -180,38 +180,38 @@ def weights_checksum(model):
 def pad_to_multiple(images, multiple, margin=0):
     """Mirror-pad (N, H, W, C) for the encoder/decoder: ``margin`` pixels on every side (a decoder
     paints a light frame along image borders; the margin moves it outside the picture), then at
-    the bottom/right so H and W divide by ``multiple`` (the encoder's downsampling). Returns the
+    the bottom/right so H and W divide by ``multiple`` (the encoder's downsampling), at least two
+    multiples per side (the decoder's own reflection padding needs two features). Returns the
     padded tensor and ``crop``, which cuts a decoder output back to the image. In-graph
-    (keras.ops), so it compiles into a per-frame step. At least two multiples per side (the
-    decoder's own reflection padding needs two features); reflection needs pad < size, so the
-    margin shrinks for tiny inputs and they are padded in several symmetric rounds instead."""
+    (keras.ops), so it compiles into a per-frame step; the same arithmetic whether the sizes are
+    known or symbolic (a tf.function that relaxed its shapes), so an image's result does not
+    depend on which sizes were stylized before it."""
     shape = ops.shape(images)
     h, w = shape[1], shape[2]
-    if not (isinstance(h, int) and isinstance(w, int)):
-        # unknown sizes (a tf.function that relaxed its shapes after seeing several): symbolic pads
-        m = margin
-        ph, pw = (-(h + 2 * m)) % multiple, (-(w + 2 * m)) % multiple
-        images = ops.pad(images, [[0, 0], [m, m + ph], [m, m + pw], [0, 0]], mode="symmetric")
-        return images, lambda y: y[:, m : m + h, m : m + w, :]
-    m = max(min(margin, h - 1, w - 1), 0)
-    if m:
-        images = ops.pad(images, [[0, 0], [m, m], [m, m], [0, 0]], mode="reflect")
+    m = int(margin)
 
-    def crop(y):
-        return y[:, m : m + h, m : m + w, :]
+    def extra(n):  # bottom/right padding of a side of n (after the margins)
+        if isinstance(n, int):
+            return max(-(-n // multiple), 2) * multiple - n
+        return ops.maximum((n + multiple - 1) // multiple, 2) * multiple - n
 
-    hp, wp = h + 2 * m, w + 2 * m
-    ph, pw = (max(-(-n // multiple), 2) * multiple - n for n in (hp, wp))
-    if ph < hp and pw < wp:
-        if ph or pw:
-            images = ops.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="reflect")
-        return images, crop
-    while ph or pw:
-        sh, sw = int(ops.shape(images)[1]), int(ops.shape(images)[2])
-        dh, dw = min(ph, sh), min(pw, sw)
-        images = ops.pad(images, [[0, 0], [0, dh], [0, dw], [0, 0]], mode="symmetric")
-        ph, pw = ph - dh, pw - dw
-    return images, crop
+    for axis, n in ((1, h), (2, w)):
+        images = _mirror_rows(images, n, m, m, axis)
+        images = _mirror_rows(images, n + 2 * m, 0, extra(n + 2 * m), axis)
+    return images, lambda y: y[:, m : m + h, m : m + w, :]
+
+
+def _mirror_rows(x, n, before, after, axis):
+    """Reflect-pad (the edge row is not repeated) along ``axis`` of size ``n`` by any amount, also
+    more than the size itself and with symbolic sizes (ops.pad's mirror modes refuse both):
+    indices reflected with period 2(n - 1)."""
+    if isinstance(before, int) and isinstance(after, int) and before == after == 0:
+        return x
+    idx = ops.arange(-before, n + after)
+    period = ops.maximum(2 * (n - 1), 1)
+    j = ops.mod(idx, period)
+    j = ops.where(j >= n, period - j, j)
+    return ops.take(x, j, axis=axis)
 
 
 CUSTOM_OBJECTS = {"ReflectionPad": ReflectionPad, "AdaIN": AdaIN}
@@ -291,22 +291,18 @@ class Stylizer:
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
         """A trained decoder folder (``decoder.weights.h5`` + ``manifest.json``; default the shipped
         ``trained/adain-relu3_1``) with the VGG19 encoder it was trained on."""
-        import json
         import sys
 
+        from offline import artifacts
+
         model_dir = Path(model or DEFAULT_MODEL)
-        manifest_path = model_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise UserError(f"no AdaIN model in {model_dir} (manifest.json missing); train one with "
-                            f"'offline adain train' or pass --model DIR")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = artifacts.read_manifest(model_dir, kind="adain")
         depth = manifest.get("depth", "relu3_1")
+        if depth not in DEPTHS:
+            raise UserError(f"corrupt manifest {model_dir / 'manifest.json'}: unknown depth {depth!r}")
         encoder = build_encoder(depth, weights=weights, weights_dir=weights_dir, precision=precision)
         decoder = build_decoder(depth, dtype=dtype_policy(precision))
-        weights_file = model_dir / manifest.get("decoder", "decoder.weights.h5")
-        if not weights_file.is_file():
-            raise UserError(f"decoder weights missing: {weights_file}")
-        decoder.load_weights(weights_file)
+        artifacts.load_weights(decoder, model_dir / manifest.get("decoder", "decoder.weights.h5"))
         expected = manifest.get("encoder", {}).get("weights_sha256")
         if expected and encoder.weights_source != "random":
             got = weights_checksum(encoder.model)
@@ -571,17 +567,15 @@ def _model_options(f):
                      help="Compute dtype (bfloat16 is much faster on CPUs with AMX/AVX-512 BF16).")(f)
     f = weights_options(f)
     f = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
-                     help="Trained decoder folder [default: the shipped trained/adain-relu3_1]; "
-                          "'random' for random weights (testing).")(f)
+                     help="Model folder, or 'adain' (the shipped trained/adain-relu3_1, the default) or 'fast' "
+                          "(trained/fast, the live model); 'random' for random weights (testing).")(f)
     return f
 
 
 def _load_stylizer(model_dir, weights, weights_dir, precision):
-    if model_dir == "random":
-        return Stylizer.random("relu3_1", precision=precision)
-    if model_dir and str(model_dir).startswith("random:"):
-        return Stylizer.random(str(model_dir).split(":", 1)[1], precision=precision)
-    return Stylizer.load(model_dir, weights=weights, weights_dir=weights_dir, precision=precision)
+    from offline.stylizers import load_stylizer
+
+    return load_stylizer(model_dir or "adain", weights=weights, weights_dir=weights_dir, precision=precision)
 
 
 def _expand_styles(styles):

@@ -70,6 +70,13 @@ class AdaINTrainer(keras.Model):
         self.style_tracker = keras.metrics.Mean(name="style")
         self.lattice_tracker = keras.metrics.Mean(name="lattice")  # logged whatever its weight
 
+    weights_name = "decoder.weights.h5"  # what checkpoints call the trained part's file
+
+    @property
+    def network(self):
+        """The trained part (checkpoints save it and the optimizer state)."""
+        return self.decoder
+
     def encode(self, rgb):
         return self.encoder_model(self.encoder.preprocess(rgb), training=False)
 
@@ -177,12 +184,13 @@ class PairDataset(keras.utils.PyDataset):
 # --- checkpoints -----------------------------------------------------------------------------------
 
 def save_checkpoint(trainer, folder, extra=None):
-    """decoder weights + optimizer variables + a small JSON, each written then renamed."""
+    """The trained part's weights (``trainer.network``) + optimizer variables + a small JSON, each
+    written then renamed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".decoder.tmp.weights.h5"
-    trainer.decoder.save_weights(tmp)
-    os.replace(tmp, folder / "decoder.weights.h5")
+    tmp = folder / ".network.tmp.weights.h5"
+    trainer.network.save_weights(tmp)
+    os.replace(tmp, folder / trainer.weights_name)
     opt = {f"v{i}": ops.convert_to_numpy(v) for i, v in enumerate(trainer.optimizer.variables)}
     tmp = folder / ".optimizer.tmp.npz"
     with open(tmp, "wb") as f:
@@ -194,19 +202,29 @@ def save_checkpoint(trainer, folder, extra=None):
 
 
 def load_checkpoint(trainer, folder):
-    """Restore decoder weights and optimizer state; returns the state dict."""
+    """Restore the trained part's weights and the optimizer state; returns the state dict."""
+    from offline import artifacts
+
     folder = Path(folder)
     if not (folder / "state.json").is_file():
         raise UserError(f"--resume: no checkpoint in {folder}")
-    trainer.decoder.load_weights(folder / "decoder.weights.h5")
+    try:
+        state = json.loads((folder / "state.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--resume: corrupt {folder / 'state.json'} ({type(e).__name__}); delete {folder} to start over") from None
+    artifacts.load_weights(trainer.network, folder / trainer.weights_name)
     trainer.optimizer.build(trainer.trainable_variables)
-    with np.load(folder / "optimizer.npz") as data:
-        values = [data[f"v{i}"] for i in range(len(data.files))]
-    if len(values) != len(trainer.optimizer.variables):
+    try:
+        with np.load(folder / "optimizer.npz") as data:
+            values = [data[f"v{i}"] for i in range(len(data.files))]
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"--resume: corrupt {folder / 'optimizer.npz'} ({type(e).__name__}); delete {folder} to start over") from None
+    if len(values) != len(trainer.optimizer.variables) or any(
+            tuple(v.shape) != tuple(a.shape) for v, a in zip(trainer.optimizer.variables, values)):
         raise UserError(f"--resume: optimizer state in {folder} does not match this model")
     for var, value in zip(trainer.optimizer.variables, values):
         var.assign(value)
-    return json.loads((folder / "state.json").read_text())
+    return state
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -19,6 +19,7 @@ COMMANDS = {
     "zoom": ("offline.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
     "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video."),
     "adain": ("offline.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
+    "fast": ("offline.commands.fast:cli", "The fast arbitrary-style model for live video on CPUs: train."),
 }
 
 

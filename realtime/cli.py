@@ -24,7 +24,7 @@ def effect_options(f):
                      help="Style image, folder of images or shipped preset name (repeatable). "
                           "Default: the model's presets."),
         click.option("--model", type=click.Path(file_okay=False), default=None,
-                     help="AdaIN model folder [default: trained/adain-relu3_1]."),
+                     help="Stylize: model folder, or 'fast' / 'adain' [default: fast on a CPU, adain on a GPU]."),
         click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
                      help="Stylize: content-style trade-off (keys +/-)."),
         click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
@@ -39,7 +39,7 @@ def effect_options(f):
         click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
                      help="Features: opacity of the heat map (keys +/-)."),
         click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
-                     show_default=True, help="auto: fp16 on a GPU, fp32 on a CPU."),
+                     show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
         click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
         click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),
         click.option("--fps", type=float, default=None,

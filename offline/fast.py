@@ -1,0 +1,384 @@
+"""A fast arbitrary-style network for CPUs: a small per-frame transformer whose channel statistics
+are set by a style code, and a style side that turns a painting into that code once.
+
+    per frame (~1.4 GMAC at 640x360):  image -> transformer(image, code) -> stylized image
+    once per style:                    painting -> VGG19 relu1_1..relu3_1 mean/std -> head -> code
+
+The design follows Ghiasi et al. 2017 (a style-prediction network run once per style; a small
+transformer with conditional instance normalisation), made small enough for a laptop CPU:
+- the work happens at 1/4 and 1/8 of the frame's resolution: a 4x4 stride-4 convolution (a pixel
+  unshuffle and a 1x1 conv in one) goes down, sub-pixel convolutions (depth-to-space) come back
+  up; a linear 1x1 path from the unshuffled input lets the photo's detail through;
+- every hidden convolution is followed by ``Modulate``: instance-normalise, then take the style's
+  per-channel std and mean (AdaIN in the transformer's own feature space). The style code is the
+  concatenation of those targets: a ``StyleStats`` whose ``mean``/``std`` are 544 numbers each,
+  so presets, ``--mix`` (linear interpolation), caching and the realtime loop treat it exactly
+  like AdaIN's relu3_1 statistics;
+- the head maps VGG statistics (the same numbers the style loss compares) to the code; it sees
+  them through ``log1p`` because they span four orders of magnitude.
+
+Trained in ``offline.fast_train`` against genuine VGG19 features (AdaIN's content target and
+style statistics at relu1_1..relu3_1, also on 2x and 4x downscaled output and style for strokes
+wider than relu3_1's ~24 px view) with a temporal term (Wang et al. 2020).
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from offline.adain import STYLE_LAYERS, StyleStats, build_encoder, mix_stats, pad_to_multiple, preserve_colors, \
+    region_masks, weights_checksum
+from offline.backbone import dtype_policy, layer_alias
+from offline.errors import UserError
+from offline.losses import EPSILON, mean_std
+
+KIND = "fast"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "trained" / "fast"
+WIDTHS = (32, 64)  # channels at 1/4 and at 1/8 of the frame
+BLOCKS = 3  # residual blocks at 1/8
+MULTIPLE = 8  # frames are padded to a multiple of this (unshuffle by 4, one stride-2 conv)
+VGG_LAYERS = tuple(layer_alias(n) for n in STYLE_LAYERS["relu3_1"])  # block1_conv1 .. block3_conv1
+
+
+def modulated_channels(widths=WIDTHS, blocks=BLOCKS):
+    """Channels of each Modulate layer, in network order (the code's layout)."""
+    c4, c8 = widths
+    return [c4, c8] + [c8] * (2 * blocks) + [c4, c4]
+
+
+def code_size(widths=WIDTHS, blocks=BLOCKS):
+    return sum(modulated_channels(widths, blocks))
+
+
+# --- layers ---------------------------------------------------------------------------------------
+
+class Modulate(layers.Layer):
+    """Instance normalisation, then the style's per-channel std and mean taken from a slice of the
+    code (``mean`` at ``offset``, ``std`` at ``offset`` in the second half). Statistics in float32."""
+
+    def __init__(self, offset, channels, total, **kwargs):
+        super().__init__(**kwargs)
+        self.offset, self.channels, self.total = int(offset), int(channels), int(total)
+
+    def call(self, x, code_mean, code_std):
+        f = ops.cast(x, "float32")
+        m, s = mean_std(f)
+        target_mean = code_mean[:, None, None, self.offset : self.offset + self.channels]
+        target_std = code_std[:, None, None, self.offset : self.offset + self.channels]
+        return ops.cast((f - m) / s * target_std + target_mean, x.dtype)
+
+    def compute_output_shape(self, shape, *_):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset, "channels": self.channels, "total": self.total}
+
+
+class DepthToSpace(layers.Layer):
+    """Sub-pixel upsampling: (N, H, W, b*b*C) -> (N, b*H, b*W, C)."""
+
+    def __init__(self, block, **kwargs):
+        super().__init__(**kwargs)
+        self.block = int(block)
+
+    def call(self, x):
+        return ops.depth_to_space(x, self.block)
+
+    def compute_output_shape(self, s):
+        b = self.block
+        grow = lambda v: None if v is None else v * b  # noqa: E731
+        return (s[0], grow(s[1]), grow(s[2]), s[3] // (b * b))
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, name="transformer"):
+    """The per-frame network: ``[image RGB 0..255 (N, H, W, 3), code_mean (N, D), code_std (N, D)]``
+    -> RGB 0..255 (float32, not clipped). H and W must divide by ``MULTIPLE``."""
+    c4, c8 = widths
+    channels = modulated_channels(widths, blocks)
+    total = sum(channels)
+    offsets = np.cumsum([0] + channels[:-1]).tolist()
+    image = keras.Input((None, None, 3), name="image")
+    code_mean = keras.Input((total,), name="code_mean")
+    code_std = keras.Input((total,), name="code_std")
+    k = iter(range(len(channels)))
+
+    def mod(x):
+        i = next(k)
+        return Modulate(offsets[i], channels[i], total, dtype=dtype, name=f"mod{i}")(x, code_mean, code_std)
+
+    def conv(x, filters, size=3, strides=1, name=None):
+        return layers.Conv2D(filters, size, strides=strides, padding="same", dtype=dtype, name=name)(x)
+
+    relu = lambda x: layers.ReLU(dtype=dtype)(x)  # noqa: E731
+    x = layers.Rescaling(1 / 127.5, -1.0, dtype=dtype, name="scale_in")(image)
+    patches = conv(x, 48, 4, 4, name="unshuffle")  # 4x4 pixels -> 48 numbers at 1/4 (linear)
+    skip = relu(mod(conv(patches, c4, name="in")))
+    h = relu(mod(conv(skip, c8, strides=2, name="down")))
+    for b in range(blocks):
+        r = relu(mod(conv(h, c8, name=f"res{b}a")))
+        r = mod(conv(r, c8, name=f"res{b}b"))
+        h = layers.Add(dtype=dtype)([h, r])
+    h = DepthToSpace(2, dtype=dtype, name="up")(conv(h, 4 * c4, name="up_conv"))
+    h = relu(mod(h))
+    h = layers.Add(dtype=dtype)([h, skip])
+    h = relu(mod(conv(h, c4, name="out_conv")))
+    y = layers.Add(dtype=dtype)([conv(h, 48, name="to_pixels"), conv(patches, 48, 1, name="detail")])
+    y = DepthToSpace(4, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
+    out = layers.Rescaling(127.5, 127.5, dtype="float32", name="scale_out")(y)
+    return keras.Model([image, code_mean, code_std], out, name=name)
+
+
+def build_head(widths=WIDTHS, blocks=BLOCKS, hidden=256, name="style_head"):
+    """VGG statistics (means and stds at relu1_1..relu3_1, 896 numbers) -> the code's (mean, std).
+    Starts near the identity normalisation (mean 0, std 1). float32: it runs once per style."""
+    total = code_size(widths, blocks)
+    stats = keras.Input((2 * (64 + 128 + 256),), name="vgg_stats")
+    h = layers.Lambda(lambda s: ops.log1p(ops.maximum(s, 0.0)), name="log1p")(stats)
+    h = layers.Dense(hidden, activation="relu", name="hidden")(h)
+    mean = layers.Dense(total, kernel_initializer=keras.initializers.VarianceScaling(0.1), name="mean")(h)
+    raw = layers.Dense(total, kernel_initializer=keras.initializers.VarianceScaling(0.1),
+                       bias_initializer=keras.initializers.Constant(0.5413), name="std")(h)  # softplus(0.54) = 1
+    std = layers.Lambda(lambda r: ops.softplus(r) + 1e-3, name="positive")(raw)
+    return keras.Model(stats, [mean, std], name=name)
+
+
+class FastNetwork(keras.Model):
+    """The two trainable parts in one object (one weights file): ``transformer`` and ``head``."""
+
+    def __init__(self, widths=WIDTHS, blocks=BLOCKS, dtype=None, **kwargs):
+        super().__init__(**kwargs)
+        self.widths, self.blocks = tuple(widths), int(blocks)
+        self.transformer = build_transformer(widths, blocks, dtype=dtype)
+        self.head = build_head(widths, blocks)
+
+    def call(self, inputs):
+        image, vgg_stats = inputs
+        mean, std = self.head(vgg_stats)
+        return self.transformer([image, mean, std])
+
+
+def vgg_statistics(features, names=VGG_LAYERS):
+    """{layer: NHWC} -> (N, 896) float32: every layer's channel means, then every layer's stds."""
+    stats = [mean_std(features[n]) for n in names]
+    means = [ops.reshape(m, (ops.shape(m)[0], -1)) for m, _ in stats]
+    stds = [ops.reshape(s, (ops.shape(s)[0], -1)) for _, s in stats]
+    return ops.concatenate(means + stds, axis=-1)
+
+
+# --- inference ------------------------------------------------------------------------------------
+
+class FastStylizer:
+    """The fast model behind the same contract as ``offline.adain.Stylizer``: ``style()`` gives a
+    cached ``StyleStats`` (here the transformer's code), ``stylize(content, mean, std, alpha)``
+    is the pure keras.ops function for a per-frame loop, ``stylize_image`` handles mix, alpha,
+    colour preservation and masks.
+
+    ``alpha`` blends the stylized frame with the frame itself (the transformer's features have no
+    "content only" setting the way VGG's do). A mask paints region k with style k: one pass per
+    style, composited by the mask (a still-image feature; the live loop uses one style).
+    """
+
+    kind = KIND
+
+    def __init__(self, network, encoder, model_dir=None, manifest=None):
+        self.network = network
+        self.encoder = encoder  # the style side's VGG19 (relu1_1..relu3_1)
+        self.model_dir = Path(model_dir) if model_dir else None
+        self.manifest = manifest or {}
+        self.channels = code_size(network.widths, network.blocks)
+        self.multiple = MULTIPLE
+        self.margin = int(self.manifest.get("margin", 8))
+        self.depth = "fast"
+        self._cache = {}
+        self._fn = None
+        self._stats_fn = None
+
+    @classmethod
+    def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
+        import sys
+
+        from offline import artifacts
+
+        model_dir = Path(model or DEFAULT_MODEL)
+        manifest = artifacts.read_manifest(model_dir, kind=KIND)
+        arch = manifest.get("architecture", {})
+        network = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), dtype=dtype_policy(precision))
+        _build(network)
+        weights_file = model_dir / manifest.get("weights", "network.weights.h5")
+        artifacts.load_weights(network, weights_file)
+        encoder = build_encoder("relu3_1", weights=weights, weights_dir=weights_dir)
+        expected = manifest.get("encoder", {}).get("weights_sha256")
+        if expected and encoder.weights_source != "random":
+            got = weights_checksum(encoder.model)
+            if got != expected:
+                msg = (f"encoder weights ({encoder.weights_source}) differ from those {model_dir} was trained "
+                       f"with (sha256 {got[:12]} != {expected[:12]}); styles from images will be poor")
+                if strict:
+                    raise UserError(msg)
+                print(f"warning: {msg}", file=sys.stderr)
+        return cls(network, encoder, model_dir, manifest)
+
+    @classmethod
+    def random(cls, seed=0, precision="float32", model_dir=None, widths=WIDTHS, blocks=BLOCKS):
+        keras.utils.set_random_seed(seed)
+        network = FastNetwork(widths, blocks, dtype=dtype_policy(precision))
+        _build(network)
+        return cls(network, build_encoder("relu3_1", weights=None), model_dir=model_dir)
+
+    # styles ----------------------------------------------------------------------------------------
+    @property
+    def styles_dir(self):
+        return self.model_dir / "styles" if self.model_dir else None
+
+    def preset_names(self):
+        d = self.styles_dir
+        return sorted(p.stem for p in d.glob("*.npz")) if d and d.is_dir() else []
+
+    @property
+    def presets(self):
+        return {name: self.style(name) for name in self.preset_names()}
+
+    resolve_style = None  # set below: the same lookup as style()
+
+    def style(self, source, max_side=512):
+        """StyleStats (the transformer's code) from a preset name, a ``.npz``, an image file or an
+        RGB array; computed once per source and cached."""
+        if isinstance(source, StyleStats):
+            return source
+        if isinstance(source, np.ndarray):
+            return self.style_from_image(source)
+        key = (str(source), max_side)
+        if key in self._cache:
+            return self._cache[key]
+        path = Path(source)
+        if path.suffix.lower() == ".npz" and path.is_file():
+            stats = StyleStats.load(path)
+        elif path.is_file():
+            from offline.media import read_image
+
+            stats = self.style_from_image(read_image(path, max_side=max_side), name=path.stem)
+        elif path.is_dir():
+            raise UserError(f"style {source} is a folder: pass its images (or use the CLI, which expands folders)")
+        elif self.styles_dir and (self.styles_dir / f"{source}.npz").is_file():
+            stats = StyleStats.load(self.styles_dir / f"{source}.npz")
+        else:
+            known = ", ".join(self.preset_names()) or "none"
+            raise UserError(f"style not found: {source} (not an image file, not a .npz, not a preset; presets: {known})")
+        if stats.mean.size != self.channels:
+            raise UserError(f"style {source} has {stats.mean.size} numbers; this fast model needs {self.channels} "
+                            f"(a preset of another model?)")
+        self._cache[key] = stats
+        return stats
+
+    def vgg_stats(self, rgb):
+        """RGB (H, W, 3) 0..255 -> (1, 896) VGG statistics (the head's input)."""
+        from offline.backend import Compiled
+
+        x = np.asarray(rgb, np.float32)
+        x = x[None] if x.ndim == 3 else x
+        if min(x.shape[1:3]) < 8:
+            raise UserError(f"style image is {x.shape[2]}x{x.shape[1]}: at least 8x8 pixels are needed")
+        if self._stats_fn is None:
+            enc = self.encoder
+            self._stats_fn = Compiled(lambda im: vgg_statistics(enc(enc.preprocess(im))))
+        return self._stats_fn(x)
+
+    def style_from_image(self, rgb, name=""):
+        mean, std = self.network.head(self.vgg_stats(rgb))
+        return StyleStats(ops.convert_to_numpy(mean)[0], ops.convert_to_numpy(std)[0], name,
+                          {"model": KIND, "shape": list(np.shape(rgb))})
+
+    # stylizing -------------------------------------------------------------------------------------
+    def stylize(self, content, mean, std, alpha=1.0):
+        """Pure keras.ops: float RGB 0..255 (N, H, W, 3) of any size -> float RGB 0..255, clipped.
+        ``mean``/``std`` are the code, any shape with N x D numbers; ``alpha`` blends with the frame."""
+        n = ops.shape(content)[0]
+        padded, crop = pad_to_multiple(content, self.multiple, self.margin)
+        mean = ops.reshape(ops.cast(mean, "float32"), (-1, self.channels))
+        std = ops.reshape(ops.cast(std, "float32"), (-1, self.channels))
+        y = crop(ops.cast(self.network.transformer([padded, mean, std]), "float32"))
+        if not (isinstance(alpha, (int, float)) and alpha == 1.0):
+            alpha = ops.cast(alpha, "float32")
+            y = alpha * y + (1.0 - alpha) * ops.cast(content, "float32")
+        del n
+        return ops.clip(y, 0.0, 255.0)
+
+    def frame_function(self):
+        """``fn(frame_uint8, style, alpha) -> uint8``, compiled once per frame shape."""
+        from offline.backend import Compiled
+
+        if self._fn is None:
+            self._fn = Compiled(self.stylize)
+
+        def run(frame, style, alpha=1.0):
+            style = self.style(style)
+            x = np.asarray(frame, np.float32)[None]
+            y = self._fn(x, style.mean[None], style.std[None], np.float32(alpha))
+            return _to_uint8(ops.convert_to_numpy(y)[0])
+
+        run.compiled = self._fn
+        return run
+
+    def stylize_image(self, content, style, alpha=1.0, mix=None, preserve_color=False, mask=None):
+        """Stylize one RGB image (see ``offline.adain.Stylizer.stylize_image``). Returns uint8 RGB."""
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise UserError(f"alpha must be in 0..1, got {alpha}")
+        content = np.asarray(content)
+        styles = [self.style(s) for s in (style if isinstance(style, (list, tuple)) else [style])]
+        fn = self.frame_function()
+        if mask is None:
+            stats = styles[0] if len(styles) == 1 and mix is None else \
+                StyleStats(*mix_stats([(s.mean, s.std) for s in styles], mix), "mix")
+            out = fn(content, stats, alpha)
+        else:
+            if mix is not None:
+                raise UserError("--mix and a region mask do not go together: each region takes one style")
+            regions = region_masks(mask, len(styles), content.shape[:2])
+            out = np.zeros(content.shape, np.float32)
+            for k, s in enumerate(styles):
+                out += regions[..., k : k + 1] * fn(content, s, alpha).astype(np.float32)
+            out = _to_uint8(out)
+        if preserve_color:
+            out = preserve_colors(content, out)
+        return out
+
+
+FastStylizer.resolve_style = FastStylizer.style
+
+
+def _build(network):
+    """Create the weights (a subclassed model has none until it is called once)."""
+    network([np.zeros((1, MULTIPLE, MULTIPLE, 3), np.float32), np.zeros((1, 896), np.float32)])
+
+
+def _to_uint8(x):
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS):
+    """Multiply-accumulates of the transformer for one frame (convolutions only; the rest is
+    element-wise): the per-frame cost the issue budgets."""
+    c4, c8 = widths
+    p4 = (height // 4) * (width // 4)
+    p8 = p4 // 4
+    macs = p4 * 48 * 48  # unshuffle: 4x4x3 -> 48
+    macs += p4 * 9 * 48 * c4  # in
+    macs += p8 * 9 * c4 * c8  # down
+    macs += p8 * 9 * c8 * c8 * 2 * blocks  # residual blocks
+    macs += p8 * 9 * c8 * 4 * c4  # up_conv
+    macs += p4 * 9 * c4 * c4  # out_conv
+    macs += p4 * 9 * c4 * 48 + p4 * 48 * 48  # to_pixels, detail
+    return int(macs)
+
+
+def describe(network):
+    return {"widths": list(network.widths), "blocks": network.blocks,
+            "parameters": {"transformer": int(network.transformer.count_params()),
+                           "head": int(network.head.count_params())},
+            "gmac_640x360": round(macs_per_frame(640, 360, network.widths, network.blocks) / 1e9, 3),
+            "code_size": code_size(network.widths, network.blocks)}

@@ -1,0 +1,297 @@
+"""Training the fast model (``offline.fast``): settings, the Keras model (``compute_loss``), the
+input pipeline and ``train()``, which ``offline fast train`` calls.
+
+One step, for a batch of content crops and one style crop (VGG19 frozen, genuine weights):
+
+    code    = head(vgg_stats(style))                       # once per style at inference
+    g       = transformer(content, code)
+    t       = AdaIN(vgg(content)[relu3_1], vgg(style)[relu3_1])
+    loss_c  = mse(vgg(g)[relu3_1], t)                      # AdaIN's content target
+    loss_s  = sum over relu1_1..relu3_1 of mse(mean) + mse(std) against the style
+            + scale_weight * the same on g and style both average-pooled 2x and 4x
+              (relu3_1 sees ~24 px of the image; at 1/4 it sees ~96 px: the painting's strokes)
+    loss_t  = mse(transformer(W(content) + noise, code), W(g))   # Wang et al. 2020: a moved,
+              noisy frame should give the moved output (W: a small random shift/rotation/zoom)
+    loss    = loss_c + style_weight * loss_s + temporal_weight * loss_t
+            + lattice_weight * lattice_excess(g)               # no 4-px grid from the pixel shuffle
+
+Everything the AdaIN training has carries over: Keras ``fit`` (TensorFlow and JAX), checkpoints
+with optimizer state and ``--resume``, TensorBoard, a NaN guard, a log line with ETA.
+"""
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from offline import artifacts, media
+from offline.adain import adain, build_encoder, weights_checksum
+from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, _graceful_stop, _hardware, augment,
+                                 adain_losses, load_checkpoint, load_folder)
+from offline.errors import UserError
+from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, describe, vgg_statistics
+from offline.losses import lattice_excess, mean_std, mse, total_variation
+
+
+@dataclasses.dataclass
+class FastTrainSettings:
+    """Every setting of a training run: the CLI's defaults, ``train()``'s, and what the manifest
+    stores. Paths are strings so the whole thing is JSON."""
+
+    content: tuple = ()  # folders of photos
+    style: tuple = ()  # folders of paintings
+    out: str = "runs/fast/model"  # a model enters trained/ only on purpose (--out trained/NAME)
+    checkpoint_dir: str = ""  # default: the folder above out, "checkpoint"
+    steps: int = 12000
+    batch: int = 4
+    size: int = 160
+    style_weight: float = 10.0
+    scale_weight: float = 0.5  # the 2x and 4x downscaled style terms, each
+    temporal_weight: float = 50.0
+    lattice_weight: float = 20000.0  # the 4-px sub-pixel shuffle must not leave a grid (losses.lattice_excess)
+    tv_weight: float = 0.0
+    learning_rate: float = 1e-3
+    decay: float = 1e-4
+    photo_styles: float = 0.15  # share of style crops drawn from the photos (a wider range of statistics)
+    exclude: tuple = ()
+    widths: tuple = (32, 64)
+    blocks: int = 3
+    weights: str = "imagenet"
+    weights_dir: str = ""
+    checkpoint_every: int = 100
+    log_every: int = 25
+    workers: int = 2
+    seed: int = 0
+    resume: bool = False
+
+    def to_json(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def checkpoint_path(self):
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.out).parent / "checkpoint"
+
+
+class FastTrainer(keras.Model):
+    """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (1,S,S,3), warp (B,8),
+    noise (B,S,S,3)): RGB 0..255 floats, a projective transform per sample, pixel noise."""
+
+    weights_name = "network.weights.h5"
+
+    def __init__(self, encoder, network, style_weight=10.0, scale_weight=0.5, temporal_weight=50.0,
+                 lattice_weight=20000.0, tv_weight=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.encoder_model = encoder.model
+        self.encoder_model.trainable = False
+        self.network = network
+        self.layer_names = list(VGG_LAYERS)
+        self.style_weight, self.scale_weight = float(style_weight), float(scale_weight)
+        self.temporal_weight, self.tv_weight = float(temporal_weight), float(tv_weight)
+        self.lattice_weight = float(lattice_weight)
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("content", "style", "scales", "temporal", "lattice")}
+
+    def encode(self, rgb):
+        return self.encoder_model(self.encoder.preprocess(rgb), training=False)
+
+    def call(self, inputs, training=False):
+        content, style, warp, noise = inputs
+        s_feats = self.encode(style)
+        code_mean, code_std = self.network.head(vgg_statistics(s_feats))
+        n = ops.shape(content)[0]
+        code_mean = ops.repeat(code_mean, n, axis=0)
+        code_std = ops.repeat(code_std, n, axis=0)
+        g = self.network.transformer([content, code_mean, code_std], training=training)
+        moved = ops.image.affine_transform(content, warp, fill_mode="reflect") + noise
+        g_moved = self.network.transformer([moved, code_mean, code_std], training=training)
+        c = self.encode(content)[self.layer_names[-1]]
+        s_stats = [mean_std(s_feats[name]) for name in self.layer_names]
+        t = ops.stop_gradient(adain(c, *s_stats[-1]))
+        return {"image": g, "moved": g_moved, "warp": warp, "target": t, "style": style, "style_stats": s_stats}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        g = ops.cast(y_pred["image"], "float32")
+        loss_c, loss_s = adain_losses(self.encode(g), y_pred["target"], y_pred["style_stats"], self.layer_names)
+        loss_scales = 0.0
+        for k in (2, 4):  # strokes wider than relu3_1's view
+            g_k = ops.average_pool(g, k, strides=k)
+            s_k = ops.average_pool(y_pred["style"], k, strides=k)
+            s_feats = self.encode(s_k)
+            _, term = adain_losses(self.encode(g_k), 0.0, [mean_std(s_feats[n]) for n in self.layer_names],
+                                   self.layer_names)
+            loss_scales = loss_scales + term
+        # the moved frame's output against the moved output, away from the border the warp invents
+        target = ops.stop_gradient(ops.image.affine_transform(g, y_pred["warp"], fill_mode="reflect"))
+        b = 8
+        loss_t = mse(y_pred["moved"][:, b:-b, b:-b, :], target[:, b:-b, b:-b, :])
+        lattice = lattice_excess(g)
+        for name, value in (("content", loss_c), ("style", loss_s), ("scales", loss_scales), ("temporal", loss_t),
+                            ("lattice", lattice)):
+            self.trackers[name].update_state(value)
+        loss = loss_c + self.style_weight * (loss_s + self.scale_weight * loss_scales) + self.temporal_weight * loss_t
+        loss = loss + self.lattice_weight * lattice
+        if self.tv_weight:
+            loss = loss + self.tv_weight * total_variation(g)
+        return loss
+
+    def stylize(self, content, style):
+        """Output RGB 0..255 for a content batch and a style batch of one (samples, tests)."""
+        zeros = np.zeros((len(content), 8), np.float32)
+        zeros[:, 0] = zeros[:, 4] = 1.0
+        out = self((content, style[:1], zeros, np.zeros_like(content)))
+        return ops.cast(out["image"], "float32")
+
+
+def random_warps(n, rng, shift=2.0, degrees=1.0, zoom=0.01, size=None):
+    """``n`` small random projective transforms (Keras' 8-number form, output -> input): a shift of
+    up to ``shift`` px, a rotation of up to ``degrees`` and a zoom of up to ``zoom`` around the
+    crop's centre: what a hand-held camera does between two frames."""
+    out = np.zeros((n, 8), np.float32)
+    c = (size or 0) / 2.0
+    for i in range(n):
+        a = np.deg2rad(rng.uniform(-degrees, degrees))
+        s = 1.0 + rng.uniform(-zoom, zoom)
+        cos, sin = s * np.cos(a), s * np.sin(a)
+        tx, ty = rng.uniform(-shift, shift, 2)
+        # x_in = cos*x - sin*y + (c - cos*c + sin*c + tx), about the centre
+        out[i] = [cos, -sin, c - cos * c + sin * c + tx, sin, cos, c - sin * c - cos * c + ty, 0, 0]
+    return out
+
+
+class FastDataset(keras.utils.PyDataset):
+    """Endless random batches: ``batch`` content crops, one style crop (a painting, or with
+    probability ``photo_styles`` a photo), the warps and pixel noise of the temporal term."""
+
+    def __init__(self, contents, styles, batch, size, steps, seed=0, workers=2, photo_styles=0.15, **kwargs):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8, **kwargs)
+        self.contents, self.styles = contents, styles
+        self.batch, self.size, self.steps = int(batch), int(size), int(steps)
+        self.seed, self.photo_styles = seed, float(photo_styles)
+        self._epoch = 0
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self._epoch, index])
+        c = np.stack([augment(self.contents[rng.integers(len(self.contents))], self.size, rng, color=0.15)
+                      for _ in range(self.batch)])
+        if rng.random() < self.photo_styles:
+            s = augment(self.contents[rng.integers(len(self.contents))], self.size, rng, scale=(1.0, 2.5), color=0.5)
+        else:
+            s = augment(self.styles[rng.integers(len(self.styles))], self.size, rng, scale=(1.0, 2.5), rotate=True,
+                        color=0.5 * (rng.random() < 0.5))
+        warps = random_warps(self.batch, rng, size=self.size)
+        sigma = rng.uniform(0.0, 6.0, (self.batch, 1, 1, 1)).astype(np.float32)  # camera noise, grey levels
+        noise = (rng.standard_normal(c.shape).astype(np.float32) * sigma)
+        return (c, s[None], warps, noise),
+
+    def on_epoch_end(self):
+        self._epoch += 1
+
+
+def make_trainer(settings, encoder=None):
+    s = settings
+    encoder = encoder or build_encoder("relu3_1", weights=s.weights, weights_dir=s.weights_dir or None)
+    network = FastNetwork(s.widths, s.blocks)
+    _build(network)
+    trainer = FastTrainer(encoder, network, s.style_weight, s.scale_weight, s.temporal_weight, s.lattice_weight,
+                          s.tv_weight)
+    schedule = keras.optimizers.schedules.InverseTimeDecay(s.learning_rate, decay_steps=1, decay_rate=s.decay)
+    trainer.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=10.0))
+    return trainer
+
+
+def load_images(sources, exclude, max_side=640):
+    """Images from folders and single files (RGB uint8, longer side <= max_side) and their names."""
+    images, names = [], []
+    for source in sources:
+        if Path(source).is_file():
+            im = media.read_image(source)
+            images.append(media.fit_max_side(im, max_side) if max(im.shape[:2]) > max_side else im)
+            names.append(Path(source).name)
+            continue
+        im, nm = load_folder(source, exclude, max_side)
+        images += im
+        names += [f"{Path(source).name}/{n}" for n in nm]
+    return images, names
+
+
+def train(settings, command=None, log=print):
+    """Train; writes ``out/network.weights.h5`` and ``out/manifest.json``; returns the manifest."""
+    s = settings
+    if not s.content or not s.style:
+        raise UserError("training needs --content and --style folders")
+    out, checkpoint_dir = Path(s.out), s.checkpoint_path
+    contents, content_names = load_images(s.content, s.exclude)
+    styles, style_names = load_images(s.style, s.exclude)
+    keras.utils.set_random_seed(s.seed)
+    trainer = make_trainer(s)
+    first, commands, state = 0, [], {}
+    if s.resume:
+        state = load_checkpoint(trainer, checkpoint_dir)
+        first, commands = state["step"], state.get("commands", [])
+        log(f"resumed from {checkpoint_dir} at step {first}")
+    commands = commands + [{"command": command, "from_step": first, "to_step": s.steps,
+                            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
+    data = FastDataset(contents, styles, s.batch, s.size, max(0, s.steps - first), seed=s.seed + first,
+                       workers=s.workers, photo_styles=s.photo_styles)
+    rng = np.random.default_rng(1234)
+    samples = (np.stack([augment(contents[i % len(contents)], s.size, rng) for i in range(2)]),
+               np.repeat(augment(styles[3 % len(styles)], s.size, rng)[None], 2, axis=0))  # one style per step
+    guard, logline = NaNGuard(), LogLine(s.steps, s.log_every, first)
+    meta = lambda: {"steps_target": s.steps, "commands": commands, "settings": s.to_json(),  # noqa: E731
+                    "recent_losses": logline.recent, "log": logline.history[-20:]}
+    checkpoint = Checkpoint(checkpoint_dir, s.checkpoint_every, meta)
+    callbacks = [logline, guard, checkpoint,
+                 TensorBoardLog(checkpoint_dir / "tensorboard", samples, s.log_every, first=first)]
+    t0 = time.time()
+    if s.steps > first:
+        with _graceful_stop(trainer, log):
+            trainer.fit(data, epochs=1, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
+    seconds = time.time() - t0
+    if guard.tripped:
+        load_checkpoint(trainer, checkpoint_dir)
+    step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
+    final = logline.recent or checkpoint.last_logs or state.get("recent_losses") or {}
+    out.mkdir(parents=True, exist_ok=True)
+    trainer.network.save_weights(out / ".network.tmp.weights.h5")
+    (out / ".network.tmp.weights.h5").replace(out / "network.weights.h5")
+    from offline import backend
+
+    manifest = {
+        "kind": KIND,
+        "what": "fast arbitrary-style network: a small per-frame transformer with conditional instance "
+                "normalisation and a style head run once per style (offline/fast.py)",
+        "weights": "network.weights.h5",
+        "architecture": describe(trainer.network),
+        "margin": 8,
+        "command": command,
+        "commands": commands,
+        "steps": step,
+        "settings": s.to_json(),
+        "loss": "AdaIN content target at relu3_1 + style_weight x (mean/std at relu1_1..relu3_1 + scale_weight x "
+                "the same at 2x and 4x downscaled) + temporal_weight x moved-frame consistency + lattice_weight x lattice_excess",
+        "data": {"content": content_names, "style": style_names, "excluded": list(s.exclude)},
+        "encoder": {"model": "vgg19", "layers": list(VGG_LAYERS), "weights": trainer.encoder.weights_source,
+                    "weights_file_sha256": trainer.encoder.weights_sha256,
+                    "weights_sha256": weights_checksum(trainer.encoder_model),
+                    "preprocessing": "caffe (BGR, ImageNet mean subtracted)"},
+        "final_losses": {k: float(v) for k, v in final.items()},
+        "final_losses_are": f"means over the last {s.log_every} steps",
+        "nan_guard_tripped": guard.tripped,
+        "train_seconds_this_run": round(seconds, 1),
+        "seconds_per_step": round(seconds / max(1, step - first), 3),
+        "log": logline.history[-20:] or state.get("log", []),
+        "hardware": _hardware(),
+        "backend": backend.name(),
+        "keras": keras.__version__,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    artifacts.write_manifest(out, manifest)
+    return manifest
+

@@ -1,0 +1,54 @@
+"""One stylizer contract, two models: AdaIN on VGG19 (``offline.adain.Stylizer``, quality, GPUs)
+and the fast network (``offline.fast.FastStylizer``, live video on CPUs).
+
+Both offer ``style(source) -> StyleStats`` (cached, presets by name), ``stylize(content, mean,
+std, alpha)`` (pure keras.ops, compiled into per-frame loops), ``frame_function()`` and
+``stylize_image(content, style, alpha, mix, preserve_color, mask)``. ``load_stylizer`` reads a
+model folder's manifest and builds the right one.
+"""
+
+from pathlib import Path
+
+from offline import artifacts
+from offline.errors import UserError
+
+TRAINED = artifacts.TRAINED
+MODELS = {"fast": TRAINED / "fast", "adain": TRAINED / "adain-relu3_1"}  # --model NAME shorthands
+
+
+def resolve_model(model, gpu=False):
+    """``--model`` (None, a shorthand name or a folder) -> a folder. None: the fast model on a CPU
+    (when it is shipped), AdaIN on a GPU."""
+    if model is None:
+        if not gpu and (MODELS["fast"] / "manifest.json").is_file():
+            return MODELS["fast"]
+        return MODELS["adain"]
+    if str(model) in MODELS and not Path(model).is_dir():
+        return MODELS[str(model)]
+    return Path(model)
+
+
+def load_stylizer(model=None, weights="imagenet", weights_dir=None, precision="float32", gpu=False):
+    """The stylizer for a model folder (or ``random``/``random:relu3_1``/``random:fast`` for tests)."""
+    if model is not None and str(model).startswith("random"):
+        kind = str(model).split(":", 1)[1] if ":" in str(model) else "relu3_1"
+        if kind == "fast":
+            from offline.fast import FastStylizer
+
+            return FastStylizer.random(precision=precision)
+        from offline.adain import Stylizer
+
+        return Stylizer.random(kind, precision=precision)
+    folder = resolve_model(model, gpu)
+    if not folder.is_dir():
+        raise UserError(f"model folder not found: {folder}")
+    kind = artifacts.read_manifest(folder).get("kind", "adain")
+    if kind == "fast":
+        from offline.fast import FastStylizer
+
+        return FastStylizer.load(folder, weights=weights, weights_dir=weights_dir, precision=precision)
+    if kind == "adain":
+        from offline.adain import Stylizer
+
+        return Stylizer.load(folder, weights=weights, weights_dir=weights_dir, precision=precision)
+    raise UserError(f"{folder} holds a {kind!r} model, which cannot stylize")

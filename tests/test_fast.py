@@ -1,0 +1,251 @@
+"""The fast model: the per-frame path, the style side, training, save/load, the realtime effect.
+
+Random weights (no network), tiny images; runs under TensorFlow and JAX.
+"""
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from keras import ops
+
+from offline.adain import StyleStats
+from offline.errors import UserError
+from offline.fast import FastStylizer, code_size, macs_per_frame
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    return FastStylizer.random(seed=3)
+
+
+def _image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_per_frame_cost_is_within_the_live_budget():
+    # the issue's budget: a few GMAC per 640x360 frame (AdaIN relu3_1 is ~50)
+    assert 1.0e9 < macs_per_frame(640, 360) < 3.0e9
+
+
+def test_the_per_frame_path_never_runs_the_style_side(stylizer, monkeypatch):
+    calls = {"vgg": 0}
+    original = FastStylizer.vgg_stats
+
+    def counting(self, rgb):
+        calls["vgg"] += 1
+        return original(self, rgb)
+
+    monkeypatch.setattr(FastStylizer, "vgg_stats", counting)
+    st = FastStylizer(stylizer.network, stylizer.encoder)
+    style = st.style(_image(40, 48, 1))
+    fn = st.frame_function()
+    for i in range(4):
+        fn(_image(32, 40, i), style, 0.5 + 0.1 * i)
+    assert calls["vgg"] == 1
+    assert fn.compiled.traces == 1  # style and alpha are arguments: no retrace
+
+
+@pytest.mark.parametrize("hw", [(23, 37), (1, 1), (9, 300), (64, 48)])
+def test_output_has_the_input_size_for_odd_sizes(stylizer, hw):
+    style = stylizer.style(_image(32, 32, 5))
+    out = stylizer.stylize_image(_image(*hw), style)
+    assert out.shape == (*hw, 3) and out.dtype == np.uint8
+
+
+def test_alpha_zero_is_the_frame_and_the_code_changes_the_output(stylizer):
+    frame = _image(32, 48, 2)
+    a = stylizer.style(_image(32, 32, 3))
+    b = StyleStats(a.mean + 0.5, a.std * 2.0, "b")
+    np.testing.assert_array_equal(stylizer.stylize_image(frame, a, alpha=0.0), frame)
+    assert np.abs(stylizer.stylize_image(frame, a).astype(int) - stylizer.stylize_image(frame, b)).mean() > 1
+
+
+def test_mix_mask_and_colour_preservation(stylizer):
+    frame = _image(32, 48, 4)
+    a = stylizer.style(_image(32, 32, 5))
+    b = StyleStats(a.mean + 1.0, a.std * 0.5, "b")
+    half = stylizer.stylize_image(frame, [a, b], mix=[0.5, 0.5])
+    mid = stylizer.stylize_image(frame, StyleStats((a.mean + b.mean) / 2, (a.std + b.std) / 2))
+    np.testing.assert_array_equal(half, mid)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[:, 24:] = 255
+    regions = stylizer.stylize_image(frame, [a, b], mask=mask)
+    np.testing.assert_array_equal(regions[:, :24], stylizer.stylize_image(frame, a)[:, :24])
+    np.testing.assert_array_equal(regions[:, 24:], stylizer.stylize_image(frame, b)[:, 24:])
+    soft = (60 + _image(32, 48, 4) // 2).astype(np.uint8)  # mid tones: no clipping back to RGB
+    kept = stylizer.stylize_image(soft, a, preserve_color=True)
+    chroma = lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2YCrCb)[..., 1:].astype(int)  # noqa: E731
+    assert np.abs(chroma(kept) - chroma(soft)).mean() < 2
+
+
+@pytest.mark.parametrize("style", ["flat", "tiny", "huge"])
+def test_odd_style_images_work(stylizer, style, tmp_path):
+    image = {"flat": np.full((64, 64, 3), 128, np.uint8), "tiny": _image(8, 8),
+             "huge": _image(3000, 2000)}[style]
+    path = tmp_path / f"{style}.png"
+    cv2.imwrite(str(path), image)
+    stats = stylizer.style(str(path))
+    assert np.isfinite(stats.mean).all() and np.isfinite(stats.std).all() and (stats.std > 0).all()
+    assert np.isfinite(stylizer.stylize_image(_image(16, 16), stats).astype(float)).all()
+
+
+def test_bad_styles_are_one_line_errors(stylizer, tmp_path):
+    with pytest.raises(UserError, match="at least 8x8"):
+        stylizer.style(_image(4, 4))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(UserError):
+        stylizer.style(str(tmp_path / "broken.jpg"))
+    with pytest.raises(UserError, match="presets"):
+        stylizer.style("no_such_preset")
+    StyleStats(np.zeros(256), np.ones(256), "adain_one").save(tmp_path / "adain_one.npz")
+    with pytest.raises(UserError, match="needs"):
+        stylizer.style(str(tmp_path / "adain_one.npz"))
+
+
+# --- training, save and load -----------------------------------------------------------------------
+
+def _batch(size=32, n=2, seed=9):
+    from offline.fast_train import random_warps
+
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
+    s = cv2.GaussianBlur(rng.uniform(0, 255, (size, size, 3)).astype(np.float32), (5, 5), 2)[None]
+    return c, s, random_warps(n, rng, size=size), rng.normal(0, 2, c.shape).astype(np.float32)
+
+
+def _settings(**kw):
+    from offline.fast_train import FastTrainSettings
+
+    return FastTrainSettings(weights="none", learning_rate=1e-3, **kw)
+
+
+def test_training_steps_lower_the_loss():
+    from offline.fast_train import make_trainer
+
+    keras.utils.set_random_seed(0)
+    trainer = make_trainer(_settings())
+    x = _batch()
+    before = float(_np(trainer.compute_loss(x, y_pred=trainer(x))))
+    for _ in range(3):
+        trainer.train_on_batch(x)
+    after = float(_np(trainer.compute_loss(x, y_pred=trainer(x))))
+    assert np.isfinite(before) and after < before
+
+
+def test_the_temporal_term_is_zero_for_an_unmoved_frame():
+    from offline.fast_train import make_trainer
+
+    trainer = make_trainer(_settings())
+    c, s, _, _ = _batch()
+    identity = np.tile(np.array([1, 0, 0, 0, 1, 0, 0, 0], np.float32), (len(c), 1))
+    y = trainer((c, s, identity, np.zeros_like(c)))
+    np.testing.assert_allclose(_np(y["moved"]), _np(y["image"]), atol=1e-3)
+
+
+def test_warps_are_small_moves():
+    from offline.fast_train import random_warps
+
+    w = random_warps(50, np.random.default_rng(0), shift=2.0, degrees=1.0, zoom=0.01, size=128)
+    # where the crop's corners come from: never more than ~2 px + what 1 degree and 1% move at 90 px
+    for x, y in ((0, 0), (127, 0), (0, 127), (127, 127)):
+        sx = w[:, 0] * x + w[:, 1] * y + w[:, 2]
+        sy = w[:, 3] * x + w[:, 4] * y + w[:, 5]
+        assert np.abs(sx - x).max() < 5 and np.abs(sy - y).max() < 5
+
+
+def test_save_and_load_round_trip_is_identical(tmp_path, stylizer):
+    from offline import artifacts
+    from offline.fast import describe
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    stylizer.network.save_weights(folder / "network.weights.h5")
+    artifacts.write_manifest(folder, {"kind": "fast", "architecture": describe(stylizer.network), "margin": 8})
+    style = stylizer.style(_image(32, 32, 7))
+    style.save(folder / "styles" / "mine.npz")
+    loaded = FastStylizer.load(folder, weights="none")
+    frame = _image(24, 40, 8)
+    np.testing.assert_array_equal(loaded.stylize_image(frame, "mine"), stylizer.stylize_image(frame, style))
+    assert loaded.preset_names() == ["mine"]
+
+
+def test_corrupt_artifacts_are_one_line_errors(tmp_path, stylizer):
+    from offline import artifacts
+    from offline.stylizers import load_stylizer
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(UserError, match="corrupt manifest"):
+        load_stylizer(folder, weights="none")
+    artifacts.write_manifest(folder, {"kind": "fast"})
+    (folder / "network.weights.h5").write_bytes(b"\x89HDF\r\n truncated")
+    with pytest.raises(UserError, match="network.weights.h5"):
+        load_stylizer(folder, weights="none")
+    artifacts.write_manifest(folder, {"kind": "gan"})
+    with pytest.raises(UserError, match="cannot stylize"):
+        load_stylizer(folder, weights="none")
+
+
+# --- the realtime effect and the commands ----------------------------------------------------------
+
+def test_realtime_effect_with_the_fast_model_never_retraces(stylizer):
+    from realtime.effects import StylizeEffect
+
+    styles = [("a", stylizer.style(_image(32, 32, 1))), ("b", stylizer.style(_image(32, 32, 2)))]
+    effect = StylizeEffect(stylizer, styles)
+    effect.warmup((40, 24))
+    traces = effect.traces
+    for i, key in enumerate(["next", "alpha-", "smooth", "prev", "alpha+"]):
+        effect.action(key)
+        assert effect(_image(24, 40, i)).shape == (24, 40, 3)
+    assert effect.traces == traces == 1
+
+
+def test_cpu_default_and_shorthands(tmp_path, monkeypatch):
+    from offline import stylizers
+
+    monkeypatch.setattr(stylizers, "MODELS", {"fast": tmp_path / "fast", "adain": tmp_path / "adain"})
+    assert stylizers.resolve_model(None) == tmp_path / "adain"  # no fast model shipped: AdaIN
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "fast" / "manifest.json").write_text(json.dumps({"kind": "fast"}))
+    assert stylizers.resolve_model(None) == tmp_path / "fast"
+    assert stylizers.resolve_model(None, gpu=True) == tmp_path / "adain"
+    assert stylizers.resolve_model("adain") == tmp_path / "adain"
+
+
+def test_cli_train_resume_and_stylize(tmp_path):
+    from offline.cli import main
+
+    rng = np.random.default_rng(10)
+    for d in ("content", "style"):
+        (tmp_path / d).mkdir()
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / d / f"{d}{i}.png"), rng.integers(0, 256, (70, 80, 3), dtype=np.uint8))
+    base = ["fast", "train", "--content", tmp_path / "content", "--style", tmp_path / "style", "--batch", 1,
+            "--size", 64, "--weights", "none", "--out", tmp_path / "run" / "model", "--log-every", 1,
+            "--checkpoint-every", 1]
+    run = lambda args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)  # noqa: E731
+    r = run(base + ["--steps", 1])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "run" / "model" / "manifest.json").read_text())
+    assert manifest["kind"] == "fast" and manifest["steps"] == 1 and manifest["settings"]["size"] == 64
+    r = run(base + ["--steps", 2])
+    assert r.exit_code == 2 and "--resume" in r.output  # never silently starts over
+    r = run(base + ["--steps", 2, "--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "run" / "model" / "manifest.json").read_text())["steps"] == 2
+    out = tmp_path / "styled.png"
+    r = run(["adain", "stylize", tmp_path / "content" / "content0.png", "--style", tmp_path / "style" / "style0.png",
+             "--model", tmp_path / "run" / "model", "--weights", "none", "-o", out])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(out)).shape == (70, 80, 3)
+    assert code_size() == 544
