@@ -33,7 +33,7 @@ from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, _graceful_stop, _hardware, augment,
                                  adain_losses, load_checkpoint, load_folder)
 from offline.errors import UserError
-from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, describe, vgg_statistics
+from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, adapt_head, describe, vgg_statistics
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 
@@ -194,11 +194,26 @@ class FastDataset(keras.utils.PyDataset):
         self._epoch += 1
 
 
-def make_trainer(settings, encoder=None):
+def style_statistics(encoder, images, max_side=512):
+    """VGG statistics (N, 896) of whole style images read as inference reads them."""
+    from offline.backend import Compiled
+
+    fn = Compiled(lambda im: vgg_statistics(encoder(encoder.preprocess(im))))
+    out = []
+    for im in images:
+        im = media.fit_max_side(im, max_side) if max(im.shape[:2]) > max_side else im
+        out.append(np.asarray(ops.convert_to_numpy(fn(im[None].astype(np.float32))))[0])
+    return np.stack(out)
+
+
+def make_trainer(settings, encoder=None, style_images=None):
+    """Encoder, network and compiled trainer; ``style_images`` set the head's input standardisation."""
     s = settings
     encoder = encoder or build_encoder("relu3_1", weights=s.weights, weights_dir=s.weights_dir or None)
     network = FastNetwork(s.widths, s.blocks)
     _build(network)
+    if style_images is not None:
+        adapt_head(network.head, style_statistics(encoder, style_images))
     trainer = FastTrainer(encoder, network, s.style_weight, s.scale_weight, s.temporal_weight, s.lattice_weight,
                           s.tv_weight)
     schedule = keras.optimizers.schedules.InverseTimeDecay(s.learning_rate, decay_steps=1, decay_rate=s.decay)
@@ -230,7 +245,7 @@ def train(settings, command=None, log=print):
     contents, content_names = load_images(s.content, s.exclude)
     styles, style_names = load_images(s.style, s.exclude)
     keras.utils.set_random_seed(s.seed)
-    trainer = make_trainer(s)
+    trainer = make_trainer(s, style_images=styles + contents)  # the head sees photos as styles too
     first, commands, state = 0, [], {}
     if s.resume:
         state = load_checkpoint(trainer, checkpoint_dir)
