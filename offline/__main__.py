@@ -1,3 +1,3 @@
-from offline.cli import main
+from offline.cli import run
 
-main()
+run()

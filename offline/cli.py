@@ -75,3 +75,12 @@ def main():
     Pretrained weights: --weights imagenet (Keras download), a .h5 file, or a folder of weight
     files; set STUDIO_WEIGHTS_DIR to such a folder to work offline.
     """
+
+
+def run():
+    """The ``offline`` console script: the command line with TensorFlow's start-up chatter filtered."""
+    from offline.quiet import filter_stderr
+
+    filter_stderr()
+    main()
+

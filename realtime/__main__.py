@@ -1,3 +1,3 @@
-from realtime.cli import main
+from realtime.cli import run_cli
 
-main()
+run_cli()

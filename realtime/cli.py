@@ -175,3 +175,12 @@ def bench(source, frames, as_json, **o):
     else:
         for k, v in result.items():
             click.echo(f"{k:>18}: {v}")
+
+
+def run_cli():
+    """The ``realtime`` console script: the command line with TensorFlow's start-up chatter filtered."""
+    from offline.quiet import filter_stderr
+
+    filter_stderr()
+    main()
+

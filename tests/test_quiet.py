@@ -1,0 +1,34 @@
+"""TensorFlow's start-up chatter is filtered from the console scripts; real errors are not."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from offline.quiet import is_chatter
+
+
+def test_known_chatter_lines_match_and_our_errors_do_not():
+    assert is_chatter("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+    assert is_chatter("I0000 00:00:1796134303.401847    7952 cudart_stub.cc:31] Could not find cuda drivers on "
+                      "your machine, GPU will not be used.")
+    assert is_chatter("E0000 00:00:1796133723.376079    6080 cuda_platform.cc:52] failed call to cuInit: INTERNAL")
+    assert is_chatter("To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow "
+                      "with the appropriate compiler flags.")
+    assert not is_chatter("Error: image not found: x.png")
+    assert not is_chatter("Traceback (most recent call last):")
+    assert not is_chatter("E0000 00:00:1.0 1 some_kernel.cc:1] a real failure")
+
+
+def test_a_command_prints_its_result_and_its_error_without_chatter(tmp_path):
+    image = tmp_path / "c.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    ok = subprocess.run([sys.executable, "-m", "offline", "adain", "stylize", str(image), "--style", str(image),
+                         "--model", "random", "-o", str(tmp_path / "o.png")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stderr.strip() == "", ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "offline", "adain", "stylize", str(tmp_path / "missing.png"),
+                          "--style", str(image), "--model", "random", "-o", str(tmp_path / "o.png")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == f"Error: image not found: {tmp_path / 'missing.png'}"
