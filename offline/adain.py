@@ -495,6 +495,7 @@ def _to_uint8(x):
 
 import click  # noqa: E402
 
+from offline.commands import outputs  # noqa: E402
 from offline.options import weights_options  # noqa: E402
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -526,13 +527,14 @@ def cli():
 @click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
 @click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
 @weights_options
-@click.option("--out", type=click.Path(file_okay=False), default="trained/adain-relu3_1", show_default=True,
-              help="Where the decoder and manifest.json go.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
-              help="Checkpoints and TensorBoard logs [default: runs/<out name>].")
+@click.option("--out", type=outputs.OutputFolder(), default="runs/adain/model", show_default=True,
+              help="Where the decoder and manifest.json go (a model enters trained/ only when you say so).")
+@click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
+              help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--log-every", type=click.IntRange(1), default=25, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint (decoder + optimizer state).")
+@click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists.")
 @click.option("--mixed-precision", is_flag=True,
               help="Mixed precision (Keras policy) for the decoder and the frozen loss network; statistics stay float32.")
 @click.option("--precision-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True,
@@ -541,7 +543,8 @@ def cli():
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Input pipeline threads.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, lattice_weight, learning_rate,
-              decay, weights, weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, mixed_precision, precision_dtype, exclude, workers, seed):
+              decay, weights, weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, force,
+              mixed_precision, precision_dtype, exclude, workers, seed):
     """Train the decoder on content photos x style images (Keras fit; resumable)."""
     import shlex
     import sys
@@ -549,6 +552,10 @@ def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, t
     from offline.adain_train import train
 
     precision = precision_dtype if mixed_precision else "float32"
+    checkpoint_dir = checkpoint_dir or str(Path(out).parent / "checkpoint")
+    if not resume:
+        outputs.check_replaceable(checkpoint_dir, force, "checkpoint", marker="state.json", resumable=True)
+        outputs.check_replaceable(out, force, "model", resumable=True)
 
     command = "offline adain " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
         if "train" in sys.argv else None
@@ -613,7 +620,8 @@ def _style_label(s):
 @click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
               help="Longer side style images are read at.")
 @_model_options
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output file (one content) or folder.")
+@click.option("-o", "--output", required=True, type=outputs.OutputFileOrFolder(outputs.IMAGE),
+              help="Output file (one content) or folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
 def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_region, size, style_size,
                 model_dir, weights, weights_dir, precision, output, as_json):
@@ -637,6 +645,8 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
     single = len(content) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS
     if len(content) > 1 and out.suffix.lower() in IMAGE_EXTENSIONS:
         raise UserError(f"-o {output} is a file but there are {len(content)} content images: give a folder")
+    targets = [out] if single else [out / name for name in batch_names(content)]
+    outputs.check_not_inputs(targets, [*content, *style_list, mask])
     originals = [_read_content(c, None) for c in content]  # unreadable inputs fail before the model loads
     images = [fit_max_side(o, size) if size else o for o in originals]
     mask_image = read_gray(mask) if mask else None
@@ -656,7 +666,7 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
         t = time.perf_counter()
         result = st.stylize_image(image, stats, alpha=alpha, mix=weights_mix, preserve_color=preserve_color, mask=m)
         seconds = time.perf_counter() - t
-        target = out if single else out / f"{Path(path).stem}_stylized.png"
+        target = targets[len(report["images"])]
         write_image(target, result)
         report["images"].append({"content": str(path), "output": str(target), "width": image.shape[1],
                                  "height": image.shape[0], "seconds": round(seconds, 4)})
@@ -675,7 +685,7 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
 @click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Cell size (square crops).")
 @click.option("--cols", type=click.IntRange(1), default=None, help="Wrap a single content's styles into rows of COLS.")
 @_model_options
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Sheet image file.")
+@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Sheet image file.")
 @click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
 def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, weights, weights_dir, precision,
               output, as_json):
@@ -686,6 +696,7 @@ def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, wei
     from offline.media import labelled_sheet, read_image, write_image
 
     style_list = _expand_styles(styles)
+    outputs.check_not_inputs([output], [*content, *style_list])
     images = [_square(read_image(c), size) for c in content]
     st = _load_stylizer(model_dir, weights, weights_dir, precision)
     stats = [st.style(s) for s in style_list]
@@ -716,6 +727,14 @@ def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, wei
     click.echo(json.dumps(report) if as_json else f"wrote {output} ({len(images)} x {len(stats)})")
 
 
+def batch_names(paths, suffix="_stylized.png"):
+    """Output names for a batch: ``STEM_stylized.png``, with the extension kept in the name where two
+    inputs share a stem (a.jpg and a.png must not write one file)."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{Path(p).stem}{'_' + Path(p).suffix[1:] if stems.count(Path(p).stem) > 1 else ''}{suffix}"
+            for p in paths]
+
+
 def _square(image, size):
     """Centre-crop to a square and resize to size x size."""
     from offline.media import resize
@@ -739,25 +758,38 @@ def _name_tile(name, size):
 @click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
               help="Longer side the style images are read at.")
 @_model_options
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=outputs.OutputFolder(), default=None,
               help="Where NAME.npz go [default: <model>/styles].")
-def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, out):
+@click.option("--force", is_flag=True, help="Replace presets that exist.")
+def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, out, force):
     """Cache style statistics as presets (NAME.npz), so '--style NAME' works without the image."""
     import hashlib
 
-    st = _load_stylizer(model_dir, weights, weights_dir, precision)
-    folder = Path(out) if out else st.styles_dir
-    if folder is None:
+    from offline.stylizers import resolve_model
+
+    if out:
+        folder = Path(out)
+    elif str(model_dir).startswith("random"):
         raise UserError("--out is required with a random model")
-    folder.mkdir(parents=True, exist_ok=True)
-    for s in _expand_styles(styles):
-        p = Path(s)
-        if not p.is_file():
+    else:
+        folder = resolve_model(model_dir or "adain") / "styles"
+    files = _expand_styles(styles)
+    for s in files:
+        if not Path(s).is_file():
             raise UserError(f"style image not found: {s}")
+        outputs.check_replaceable(folder / f"{Path(s).stem}.npz", force, "preset", marker=None)
+    stems = [Path(s).stem for s in files]
+    if len(set(stems)) < len(stems):
+        raise UserError(f"two style images share a name ({', '.join(sorted({n for n in stems if stems.count(n) > 1}))}): "
+                        "presets are named after the file")
+    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in files:
+        p = Path(s)
         stats = st.style(str(p), max_side=style_size)
         stats.name = p.stem
         stats.meta.update({"source": p.name, "source_sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
                            "style_size": style_size, "encoder": st.encoder.describe(),
-                           "command": "offline adain presets"})
+                           "command": "offline adain presets", "model": getattr(st, "kind", "adain")})
         stats.save(folder / f"{p.stem}.npz")
         click.echo(f"{folder / (p.stem + '.npz')}")

@@ -29,6 +29,8 @@ import click
 import cv2
 import numpy as np
 
+from offline.commands import outputs
+from offline.commands import outputs as commands_outputs  # zoom's parameter is called outputs
 from offline import ascent as asc
 from offline.errors import UserError, require_file
 from offline.media import VideoWriter, iter_video, read_image, read_video_info, resize, to_uint8, write_gif, write_image
@@ -44,8 +46,6 @@ DREAM_LAYERS = {
 FRAME_PATTERN = "frame_{:05d}.png"
 
 FIRST_FRAME_BOOST = 4  # the first zoom frame dreams this many times --steps: the video opens on a dream
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".gif")
 
 
 # --- objectives and engines from command-line options --------------------------------------------
@@ -158,11 +158,6 @@ def dream_options(steps, octaves, multiple=False):
     return deco
 
 
-def _check_suffix(path, allowed, what):
-    if Path(path).suffix.lower() not in allowed:
-        raise UserError(f"{what} must end in {', '.join(allowed)}: {path}")
-
-
 def _start_image(image, noise, size, seed, default_size, max_side=None):
     """The RGB float image to dream on: IMAGE (resized to --size) or --noise of --size."""
     if bool(image) == bool(noise):
@@ -200,7 +195,7 @@ class _Progress:
 
 @click.command("dream")
 @click.argument("image", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image (.png, .jpg).")
+@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png, .jpg).")
 @click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
 @click.option("--size", type=SIZE, default=None, help="Resize the input (or the noise) to WxH [noise: 512x512].")
 @click.option("--max-side", type=int, default=None, help="Shrink the input so its longer side is at most this.")
@@ -215,7 +210,7 @@ def dream_cmd(image, output, noise, size, max_side, model, alpha, weights, weigh
       offline dream photo.jpg -o dream.png --model mobilenet --alpha 0.75 --layers conv_pw_3_relu
       offline dream photo.jpg -o dog.png --model mobilenet --alpha 0.75 --class 207 --steps 40
     """
-    _check_suffix(output, IMAGE_SUFFIXES, "output")
+    outputs.check_not_inputs([output], [image, guide])
     entries = objective_entries(layers, channel, class_index)
     if len(entries) > 1:
         raise UserError("choose one of --layers, --channel, --class")
@@ -341,7 +336,7 @@ def _render_settings(**kw):
 
 @click.command("zoom")
 @click.argument("image", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "outputs", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "outputs", multiple=True, required=True, type=commands_outputs.OutputFile(commands_outputs.VIDEO + (".gif",)),
               help="Output video: .mp4 (OpenCV) and/or .gif (repeat -o for both).")
 @click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
 @click.option("--frames", type=int, default=240, show_default=True)
@@ -372,8 +367,7 @@ def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop
       offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --model mobilenet --alpha 0.75 \\
           --layers conv_pw_5_relu --layers conv_pw_11_relu --loop --every 48
     """
-    for out in outputs:
-        _check_suffix(out, VIDEO_SUFFIXES, "output")
+    commands_outputs.check_not_inputs(outputs, [image, guide])
     if frames < 1 or fps <= 0 or zoom_factor <= 0:
         raise UserError("--frames and --fps must be positive, --zoom > 0")
     entries = objective_entries(layers, channel, class_index)
@@ -435,7 +429,7 @@ def _gray(frame):
 
 @click.command("dream-video")
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output video (.mp4, .avi).")
+@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.VIDEO), help="Output video (.mp4, .avi).")
 @click.option("--blend", type=float, default=0.5, show_default=True,
               help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.")
 @click.option("--no-flow", is_flag=True, help="Blend without optical-flow warping (to compare).")
@@ -457,7 +451,7 @@ def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resum
     Example:
       offline dream-video in.mp4 -o out.mp4 --model mobilenet --alpha 0.75 --blend 0.5
     """
-    _check_suffix(output, (".mp4", ".avi"), "output")
+    outputs.check_not_inputs([output], [video])
     require_file(video, "video")
     if not 0.0 <= blend < 1.0:
         raise UserError(f"--blend must be in [0, 1), got {blend}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from offline.commands import outputs
 from offline import backend
 from offline.backbone import built_with
 from offline.errors import UserError
@@ -430,7 +431,7 @@ def train_cmd(model_name, epochs, batch_size, out_dir, logdir, data_dir, patienc
 @click.option("--model", "model_path", default=None, type=click.Path(), help="model.keras [default: the shipped one].")
 @click.option("--data-dir", default=None, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@click.option("--report", default=None, type=click.Path(file_okay=False),
+@click.option("--report", default=None, type=outputs.OutputFolder("report folder"),
               help="Folder for confusion_matrix.png and misclassified.png.")
 def eval_cmd(model_path, data_dir, as_json, report):
     """Test accuracy, per-class accuracy, confusion matrix and the worst mistakes."""

@@ -25,6 +25,7 @@ from keras import ops
 
 from offline import backend, losses, media
 from offline.backbone import load_backbone
+from offline.commands import outputs
 from offline.errors import UserError
 from offline.options import SIZE, parse_weighted_list, seed_option, weights_options
 
@@ -465,7 +466,7 @@ def render_options(default_steps):
     """Options every optimisation command shares: backbone, optimiser, progress, animation."""
     def decorate(f):
         for option in reversed([
-            click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output image (.png/.jpg)."),
+            click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png/.jpg)."),
             click.option("--model", default="vgg19", show_default=True, help="Backbone: vgg19, vgg16, inception_v3, mobilenet."),
             click.option("--alpha", "width", type=float, default=1.0, show_default=True, help="MobileNet width multiplier."),
             click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True,
@@ -476,7 +477,7 @@ def render_options(default_steps):
             click.option("--lr", type=float, default=ADAM_LR, show_default=True, help="Adam step in 0..255 pixel units."),
             click.option("--tv-weight", type=float, default=None, help="Total-variation weight (smoothness)."),
             click.option("--save-every", type=click.IntRange(0), default=0, help="Keep a frame every K iterations."),
-            click.option("--animation", type=click.Path(dir_okay=False), default=None,
+            click.option("--animation", type=outputs.OutputFile(outputs.ANIMATION, "animation"), default=None,
                          help="Write the kept frames as .gif or .mp4 (implies --save-every steps/20)."),
             click.option("--fps", type=float, default=10.0, show_default=True, help="Animation frame rate."),
             click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
@@ -535,6 +536,7 @@ def gatys_cmd(content, styles, output, content_layers, style_layers, content_wei
       offline gatys photo.jpg painting.jpg -o out.png --scales 192,384 \\
         --content-layers block3_conv2 --style-layers block1_conv1,block2_conv1,block3_conv1
     """
+    outputs.check_not_inputs([output, animation], [content, *styles])
     keras.utils.set_random_seed(seed)
     content_image = media.read_image(content)
     style_images = [media.read_image(s) for s in styles]
@@ -571,6 +573,7 @@ def gatys_cmd(content, styles, output, content_layers, style_layers, content_wei
 def texture_cmd(style, size, max_side, style_layers, tileable, output, model, width, pool, optimizer, steps, lr,
                 tv_weight, save_every, animation, fps, quiet, seed, weights, weights_dir):
     """Texture synthesis (Gatys et al. 2015): a new image with the Gram statistics of STYLE."""
+    outputs.check_not_inputs([output, animation], [style])
     keras.utils.set_random_seed(seed)
     style_image = read_capped(style, max_side)
     size = size or (style_image.shape[1], style_image.shape[0])
@@ -598,6 +601,7 @@ def texture_cmd(style, size, max_side, style_layers, tileable, output, model, wi
 def invert_cmd(image, layer, sheet, size, alpha_norm, alpha_norm_power, output, model, width, pool, optimizer, steps,
                lr, tv_weight, save_every, animation, fps, quiet, seed, weights, weights_dir):
     """Reconstruct IMAGE from one layer's features (Mahendran & Vedaldi 2015), starting from noise."""
+    outputs.check_not_inputs([output, animation], [image])
     keras.utils.set_random_seed(seed)
     picture = read_capped(image, size)
     if layer is None and not sheet:

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from offline.commands import outputs
 from offline import ascent, backend, media
 from offline.backbone import layer_alias, load_backbone
 from offline.errors import UserError
@@ -32,7 +33,7 @@ def backbone_options(f):
 
 
 def output_option(f):
-    return click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output PNG.")(f)
+    return click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png).")(f)
 
 
 # --- filters -------------------------------------------------------------------------------------
@@ -218,6 +219,7 @@ def filters_cmd(layer, cell, output, model, width, weights, weights_dir):
 @backbone_options
 def maps_cmd(image, layers, channels, size, cell, output, model, width, weights, weights_dir):
     """PNG grid of feature maps: one row per layer, its strongest channels."""
+    outputs.check_not_inputs([output], [image])
     picture = read_capped(image, size)
     names = [layer_alias(l.strip()) for l in layers.split(",") if l.strip()]
     if not names:
@@ -238,13 +240,14 @@ def maps_cmd(image, layers, channels, size, cell, output, model, width, weights,
 @click.option("--method", type=click.Choice(["gradient", "guided"]), default="gradient", show_default=True,
               help="Vanilla gradients or guided backpropagation.")
 @click.option("--size", type=click.IntRange(16), default=224, show_default=True, help="Cap on the image's longer side.")
-@click.option("--gradient-image", "gradient_out", type=click.Path(dir_okay=False), default=None,
+@click.option("--gradient-image", "gradient_out", type=outputs.OutputFile(outputs.IMAGE, "gradient image"), default=None,
               help="Also write the signed gradient as an RGB picture.")
 @output_option
 @backbone_options
 def saliency_cmd(image, class_index, layer, channel, method, size, gradient_out, output, model, width, weights,
                  weights_dir):
     """Heat map of d score / d pixel over IMAGE (a class logit, or one channel of a layer)."""
+    outputs.check_not_inputs([output, gradient_out], [image])
     picture = read_capped(image, size)
     if layer is not None and class_index is not None:
         raise UserError("give --class or --layer/--channel, not both")

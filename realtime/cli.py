@@ -9,6 +9,7 @@ import time
 
 import click
 
+from offline.commands import outputs
 from offline.errors import UserError
 from offline.options import SIZE, weights_options
 
@@ -91,7 +92,7 @@ def main():
 @main.command()
 @click.option("--source", default="0", show_default=True, help="Camera index, video file, folder of images, or demo.")
 @effect_options
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", type=outputs.OutputFile((".mp4",), "recording"), default=None,
               help="Record to this MP4 from the start (key r stops and starts again).")
 @click.option("--display/--no-display", default=True, show_default=True,
               help="Show a window; --no-display runs headless (servers, tests).")
@@ -103,9 +104,9 @@ def main():
 @click.option("--install", is_flag=True,
               help="Installation mode: full screen, --loop, style cycle (default 60 s), hidden cursor, "
                    "log file, never exits on a transient error.")
-@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--log", "log_file", type=outputs.OutputFile(None, "log file"), default=None,
               help="Also log to this file [installation mode: realtime.log].")
-@click.option("--snapshot-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+@click.option("--snapshot-dir", type=outputs.OutputFolder("snapshot folder"), default=".", show_default=True,
               help="Where space saves PNG snapshots (and r records when --out is not given).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's statistics as JSON at the end.")
 def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, **o):
@@ -118,6 +119,7 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         fullscreen, o["loop"] = True, True
         cycle = cycle or 60.0
         log_file = log_file or "realtime.log"
+    outputs.check_not_inputs([out, log_file], [source])
     _setup_logging(log_file, quiet=as_json)
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no display (DISPLAY is not set): run with --no-display, e.g. with --out FILE.mp4")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from offline.commands import outputs
 from offline.errors import UserError
 from offline.options import weights_options
 
@@ -56,9 +57,9 @@ _d = _defaults()
               help="Share of style crops taken from the photos.")
 @click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
 @weights_options
-@click.option("--out", type=click.Path(file_okay=False), default=_d.out, show_default=True,
+@click.option("--out", type=outputs.OutputFolder(), default=_d.out, show_default=True,
               help="Where network.weights.h5 and manifest.json go.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
               help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
 @click.option("--checkpoint-every", type=click.IntRange(1), default=_d.checkpoint_every, show_default=True)
 @click.option("--log-every", type=click.IntRange(1), default=_d.log_every, show_default=True)
@@ -77,11 +78,9 @@ def train_cmd(content, style, weights, weights_dir, force, **options):
                                  weights_dir=weights_dir or "", exclude=tuple(options.pop("exclude")),
                                  checkpoint_dir=options.pop("checkpoint_dir") or "", **options)
     ckpt, out = settings.checkpoint_path, Path(settings.out)
-    if not settings.resume and not force:
-        if (ckpt / "state.json").exists():
-            raise UserError(f"a checkpoint exists in {ckpt}: --resume to continue it, --force to start over")
-        if (out / "manifest.json").exists():
-            raise UserError(f"a model exists in {out}: --resume or --force to replace it, or another --out")
+    if not settings.resume:
+        outputs.check_replaceable(ckpt, force, "checkpoint", marker="state.json", resumable=True)
+        outputs.check_replaceable(out, force, "model", resumable=True)
     command = "offline fast " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
         if "train" in sys.argv else None
     manifest = train(settings, command=command, log=click.echo)

@@ -1,0 +1,135 @@
+"""One output policy for every command, checked while the options are parsed (before any model
+loads, so a mistake costs seconds, not a render):
+
+- an output file has an extension the command writes, and can be created: the nearest existing
+  folder above it is a folder (not a file) and accepts a new file (probed, so read-only mounts
+  count too, also for root);
+- an output is never one of the command's inputs (``check_not_inputs``);
+- models, presets and checkpoints are replaced only with ``--force`` or continued with
+  ``--resume`` (``check_replaceable``); images, sheets and videos a command renders are replaced,
+  as a render is replaced by running it again.
+
+Errors are ``UserError``: one line, exit code 2.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from offline.errors import UserError
+from offline.media import IMAGE_EXTENSIONS
+
+IMAGE = IMAGE_EXTENSIONS
+VIDEO = (".mp4", ".avi")
+ANIMATION = (".gif", ".mp4")
+TEXT = (".log", ".txt", ".jsonl", ".json")
+
+
+def _writable_ancestor(path, what):
+    """The nearest existing folder at or above ``path``'s parent; a UserError when it is a file or
+    does not accept new files."""
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {what} {path}: {parent} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write {what} {path}: folder {parent} is not writable ({e.strerror})") from None
+    return parent
+
+
+def check_output_file(path, extensions, what="output"):
+    """``extensions`` None: any name (a log file)."""
+    p = Path(path)
+    if extensions is not None and p.suffix.lower() not in extensions:
+        raise UserError(f"{what} {path}: unknown extension {p.suffix or '(none)'}; "
+                        f"this command writes {', '.join(extensions)}")
+    if p.is_dir():
+        raise UserError(f"{what} {path} is a folder: give a file name")
+    _writable_ancestor(p, what)
+    return str(path)
+
+
+def check_output_folder(path, what="output folder"):
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{what} {path} is a file, not a folder")
+    _writable_ancestor(p / "x", what)
+    return str(path)
+
+
+def _same(a, b):
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_not_inputs(outputs, inputs):
+    """An output that is also an input would destroy the input: refuse it."""
+    for out in [o for o in outputs if o]:
+        for inp in [i for i in inputs if i]:
+            if _same(out, inp):
+                raise UserError(f"output {out} is also an input: it would be overwritten; choose another name")
+
+
+def check_replaceable(path, force=False, what="model", marker="manifest.json", resumable=False):
+    """A model, preset or checkpoint (a folder holding ``marker``, or a file) that exists is replaced
+    only with --force (callers that continue it with --resume do not ask)."""
+    p = Path(path)
+    target = p / marker if marker and p.is_dir() else p
+    if target.exists() and not force:
+        raise UserError(f"{what} {path} exists: " + ("--resume to continue it, " if resumable else "")
+                        + "--force to replace it")
+
+
+class OutputFile(click.ParamType):
+    """A ``-o`` file checked at parse time (extension, writable folder)."""
+
+    name = "FILE"
+
+    def __init__(self, extensions, what="output"):
+        self.extensions, self.what = (tuple(extensions) if extensions is not None else None), what
+
+    def convert(self, value, param, ctx):
+        return value if value is None else check_output_file(value, self.extensions, self.what)
+
+
+class OutputFolder(click.ParamType):
+    """An output folder checked at parse time (not a file, writable)."""
+
+    name = "DIR"
+
+    def __init__(self, what="output folder"):
+        self.what = what
+
+    def convert(self, value, param, ctx):
+        return value if value is None else check_output_folder(value, self.what)
+
+
+class OutputFileOrFolder(click.ParamType):
+    """``-o`` that is a file when it has an image extension, else a folder."""
+
+    name = "FILE|DIR"
+
+    def __init__(self, extensions):
+        self.extensions = tuple(extensions)
+
+    def convert(self, value, param, ctx):
+        if value is None:
+            return value
+        if Path(value).suffix.lower() in self.extensions:
+            return check_output_file(value, self.extensions)
+        if Path(value).suffix and not Path(value).is_dir():
+            raise UserError(f"output {value}: unknown extension {Path(value).suffix}; give an image file "
+                            f"({', '.join(self.extensions)}) or a folder")
+        return check_output_folder(value)
