@@ -4,7 +4,7 @@ flicker and ghosting raise it. Also prints the dream strength (mean |output - so
 
     for m in flow noflow indep; do ...; done   # render with: (default) | --no-flow | --blend 0
     offline dream-video ../shared/data/video/bunny.mp4 -o /tmp/v_flow.mp4 --max-frames 48 --size 320x180 \\
-        --model mobilenet --alpha 0.75
+        --model mobilenet --width 0.75
     python benchmarks/dream_video.py ../shared/data/video/bunny.mp4 /tmp/v_flow.mp4 /tmp/v_noflow.mp4 /tmp/v_indep.mp4
 """
 

@@ -65,7 +65,7 @@ def main(configs, frames, model, alpha, weights, weights_dir, image, child_confi
     rows = []
     for cfg in configs.split(","):
         cmd = [sys.executable, __file__, "--child-config", cfg, "--frames", str(frames), "--model", model,
-               "--alpha", str(alpha), "--weights", weights] + (["--image", image] if image else [])
+               "--width", str(alpha), "--weights", weights] + (["--image", image] if image else [])
         env = dict(os.environ, **({"STUDIO_WEIGHTS_DIR": weights_dir} if weights_dir else {}))
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if out.returncode:

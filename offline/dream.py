@@ -2,10 +2,10 @@
 (``offline dream-video``), on top of the gradient-ascent engine in :mod:`offline.ascent`.
 
     offline dream photo.jpg -o dream.png                                    # InceptionV3, mixed3 + mixed5
-    offline dream photo.jpg -o dream.png --model mobilenet --alpha 0.75     # MobileNet, conv_pw_7 + conv_pw_11
-    offline dream photo.jpg -o dog.png --model mobilenet --alpha 0.75 --class 207
-    offline zoom --noise --size 640x360 -o zoom.mp4 --frames 240 --model mobilenet --alpha 0.75
-    offline dream-video in.mp4 -o out.mp4 --model mobilenet --alpha 0.75 --blend 0.5
+    offline dream photo.jpg -o dream.png --model mobilenet --width 0.75     # MobileNet, conv_pw_7 + conv_pw_11
+    offline dream photo.jpg -o dog.png --model mobilenet --width 0.75 --class 207
+    offline zoom --noise --size 640x360 -o zoom.mp4 --frames 240 --model mobilenet --width 0.75
+    offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
 
 Layers that dream well (low layers paint textures and strokes, high layers eyes, fur, animal faces):
 - InceptionV3 (the TF tutorial): ``mixed3:1.0,mixed5:1.5``; lower: mixed0..mixed2; higher: mixed6..mixed10.
@@ -34,7 +34,7 @@ from offline.commands import outputs as commands_outputs  # zoom's parameter is 
 from offline import ascent as asc
 from offline.errors import UserError, require_file
 from offline.media import VideoWriter, iter_video, read_image, read_video_info, resize, to_uint8, write_gif, write_image
-from offline.options import SIZE, parse_weighted_list, seed_option, weights_options
+from offline.options import SIZE, parse_weighted_list, seed_option, weights_options, width_option
 
 DEFAULT_MODEL = "inception_v3"
 DREAM_LAYERS = {
@@ -60,7 +60,7 @@ def objective_entries(layers=(), channel=(), class_index=()):
     return entries
 
 
-def build_ascents(entries, model="inception_v3", alpha=1.0, weights="imagenet", weights_dir=None,
+def build_ascents(entries, model="inception_v3", width=1.0, weights="imagenet", weights_dir=None,
                   guide=None, config=None):
     """One :class:`offline.ascent.Ascent` per entry, sharing backbones (one without the top for
     layer/channel/guide objectives, one with it for classes). ``guide``: an RGB image or None."""
@@ -86,11 +86,11 @@ def build_ascents(entries, model="inception_v3", alpha=1.0, weights="imagenet", 
 
     def load(layers, include_top):
         try:
-            return load_backbone(key, layers=layers, weights=weights, alpha=alpha, include_top=include_top,
+            return load_backbone(key, layers=layers, weights=weights, alpha=width, include_top=include_top,
                                  weights_dir=weights_dir)
         except UserError as e:
             if key == DEFAULT_MODEL and str(weights).lower() not in ("none", "random"):
-                e.message += "; to dream without them: --model mobilenet --alpha 0.75 (or --weights none)"
+                e.message += "; to dream without them: --model mobilenet --width 0.75 (or --weights none)"
             raise
 
     features = load(needed, False) if needed else None
@@ -131,7 +131,6 @@ def dream_options(steps, octaves, multiple=False):
         opts = [
             click.option("--model", default=DEFAULT_MODEL, show_default=True,
                          help="Backbone: inception_v3, mobilenet, vgg19, vgg16."),
-            click.option("--alpha", type=float, default=1.0, show_default=True, help="MobileNet width (0.25..1.0)."),
             weights_options,
             click.option("--layers", multiple=multiple, default=None,
                          help=f"Weighted layers, e.g. mixed3:1.0,mixed5:1.5 [default per model]{again}."),
@@ -153,7 +152,7 @@ def dream_options(steps, octaves, multiple=False):
         ]
         for opt in reversed(opts):
             f = opt(f)
-        return f
+        return width_option()(f)
 
     return deco
 
@@ -200,15 +199,15 @@ class _Progress:
 @click.option("--size", type=SIZE, default=None, help="Resize the input (or the noise) to WxH [noise: 512x512].")
 @click.option("--max-side", type=int, default=None, help="Shrink the input so its longer side is at most this.")
 @dream_options(steps=20, octaves=4)
-def dream_cmd(image, output, noise, size, max_side, model, alpha, weights, weights_dir, layers, channel, class_index,
+def dream_cmd(image, output, noise, size, max_side, model, width, weights, weights_dir, layers, channel, class_index,
               guide, octaves, octave_scale, steps, step_size, tile, jitter, seed):
     """DeepDream a still IMAGE (or --noise) into OUT.
 
     \b
     Examples:
       offline dream photo.jpg -o dream.png
-      offline dream photo.jpg -o dream.png --model mobilenet --alpha 0.75 --layers conv_pw_3_relu
-      offline dream photo.jpg -o dog.png --model mobilenet --alpha 0.75 --class 207 --steps 40
+      offline dream photo.jpg -o dream.png --model mobilenet --width 0.75 --layers conv_pw_3_relu
+      offline dream photo.jpg -o dog.png --model mobilenet --width 0.75 --class 207 --steps 40
     """
     outputs.check_not_inputs([output], [image, guide])
     entries = objective_entries(layers, channel, class_index)
@@ -217,7 +216,7 @@ def dream_cmd(image, output, noise, size, max_side, model, alpha, weights, weigh
     config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
     start = _start_image(image, noise, size, seed, (512, 512), max_side)
     guide_img = read_image(guide, max_side=224) if guide else None
-    (ascent,) = build_ascents(entries, model, alpha, weights, weights_dir, guide_img, config)
+    (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
     t0 = time.perf_counter()
     n = len(asc.octave_sizes(start.shape[:2], octaves, octave_scale)) * steps
     out = ascent.run(start, progress=_Progress(n) if n else None)
@@ -355,7 +354,7 @@ def _render_settings(**kw):
 @dream_options(steps=4, octaves=1, multiple=True)
 def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop, every, work, resume, fresh, gif_side,
              stabilize,
-             model, alpha, weights, weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps,
+             model, width, weights, weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps,
              step_size, tile, jitter, seed):
     """Render an infinite-zoom DeepDream video from IMAGE (or --noise).
 
@@ -364,7 +363,7 @@ def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop
     \b
     Examples:
       offline zoom photo.jpg -o zoom.mp4 --frames 240 --zoom 1.02
-      offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --model mobilenet --alpha 0.75 \\
+      offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --model mobilenet --width 0.75 \\
           --layers conv_pw_5_relu --layers conv_pw_11_relu --loop --every 48
     """
     commands_outputs.check_not_inputs(outputs, [image, guide])
@@ -375,12 +374,12 @@ def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop
     start = _start_image(image, noise, size, seed, (640, 360))
     settings = _render_settings(kind="zoom", image=str(image) if image else None, noise=noise,
                                 size=[start.shape[1], start.shape[0]], zoom=zoom_factor, rotate=rotate, loop=loop,
-                                every=every, stabilize=stabilize, entries=entries, guide=guide, model=model, alpha=alpha,
+                                every=every, stabilize=stabilize, entries=entries, guide=guide, model=model, width=width,
                                 weights=str(weights), octaves=octaves, octave_scale=octave_scale, steps=steps,
                                 step_size=step_size, tile=tile, jitter=jitter, seed=seed)
     store = FrameStore(_work_folder(work, outputs[0]), settings, resume, fresh)
     guide_img = read_image(guide, max_side=224) if guide else None
-    ascents = build_ascents(entries, model, alpha, weights, weights_dir, guide_img, config)
+    ascents = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
     render_zoom(store, start, ascents, frames, zoom_factor, rotate, steps, seed, every, loop, stabilize)
     write_outputs(outputs, store, frames, fps, gif_side)
 
@@ -439,7 +438,7 @@ def _gray(frame):
 @click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
 @click.option("--fresh", is_flag=True, help="Delete the work folder's frames and start over.")
 @dream_options(steps=5, octaves=2)
-def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resume, fresh, model, alpha, weights,
+def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resume, fresh, model, width, weights,
                     weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps, step_size, tile,
                     jitter, seed):
     """DeepDream every frame of VIDEO, keeping its frame rate and length.
@@ -449,7 +448,7 @@ def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resum
 
     \b
     Example:
-      offline dream-video in.mp4 -o out.mp4 --model mobilenet --alpha 0.75 --blend 0.5
+      offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
     """
     outputs.check_not_inputs([output], [video])
     require_file(video, "video")
@@ -465,11 +464,11 @@ def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resum
     config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
     settings = _render_settings(kind="dream-video", video=str(video), blend=blend, flow=not no_flow,
                                 size=list(size) if size else None, entries=entries, guide=guide, model=model,
-                                alpha=alpha, weights=str(weights), octaves=octaves, octave_scale=octave_scale,
+                                width=width, weights=str(weights), octaves=octaves, octave_scale=octave_scale,
                                 steps=steps, step_size=step_size, tile=tile, jitter=jitter, seed=seed)
     store = FrameStore(_work_folder(None if work is None else work, output), settings, resume, fresh)
     guide_img = read_image(guide, max_side=224) if guide else None
-    (ascent,) = build_ascents(entries, model, alpha, weights, weights_dir, guide_img, config)
+    (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
     n = render_video(store, iter_video(video), ascent, total, blend, not no_flow, size, seed)
     write_outputs([output], store, n, fps)
 

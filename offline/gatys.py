@@ -27,7 +27,7 @@ from offline import backend, losses, media
 from offline.backbone import load_backbone
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import SIZE, parse_weighted_list, seed_option, weights_options
+from offline.options import SIZE, parse_weighted_list, seed_option, weights_options, width_option
 
 # The paper's / TF tutorial's VGG19 layers. Only blocks 1-3 have genuine weights on machines
 # without a full download: pass e.g. --content-layers block3_conv2 --style-layers block1_conv1,...
@@ -468,7 +468,6 @@ def render_options(default_steps):
         for option in reversed([
             click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png/.jpg)."),
             click.option("--model", default="vgg19", show_default=True, help="Backbone: vgg19, vgg16, inception_v3, mobilenet."),
-            click.option("--alpha", "width", type=float, default=1.0, show_default=True, help="MobileNet width multiplier."),
             click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True,
                          help="Pooling in the backbone (Gatys et al. prefer avg)."),
             click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True),
@@ -483,7 +482,7 @@ def render_options(default_steps):
             click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
         ]):
             f = option(f)
-        return seed_option(weights_options(f))
+        return width_option()(seed_option(weights_options(f)))
     return decorate
 
 

@@ -1,5 +1,7 @@
 """click options shared by several commands, defined once."""
 
+import functools
+
 import click
 
 from offline.media import parse_size
@@ -49,3 +51,25 @@ def parse_weighted_list(text, default_weight=1.0):
     if not out:
         raise UserError(f"empty list: {text!r}")
     return out
+
+
+def width_option(default=1.0, flag="--width", old="--alpha", dest="width"):
+    """MobileNet's width multiplier as ``--width`` (``--alpha`` means the content-style trade-off in
+    adain and realtime). The old spelling still works, with a deprecation message."""
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            deprecated = kwargs.pop("deprecated_width", None)
+            if deprecated is not None:
+                click.echo(f"warning: {old} for the MobileNet width is deprecated; use {flag} "
+                           f"({old} is the content-style trade-off in adain and realtime)", err=True)
+                if kwargs.get(dest) is None:
+                    kwargs[dest] = deprecated
+            if kwargs.get(dest) is None:
+                kwargs[dest] = default
+            return f(*args, **kwargs)
+
+        wrapper = click.option(old, "deprecated_width", type=float, default=None, hidden=True)(wrapper)
+        return click.option(flag, dest, type=float, default=None,
+                            help=f"MobileNet width multiplier: 0.25, 0.5, 0.75 or 1.0  [default: {default}]")(wrapper)
+    return decorate

@@ -21,12 +21,11 @@ from offline import ascent, backend, media
 from offline.backbone import layer_alias, load_backbone
 from offline.errors import UserError
 from offline.gatys import read_capped
-from offline.options import seed_option, weights_options
+from offline.options import seed_option, weights_options, width_option
 
 
 def backbone_options(f):
-    f = click.option("--alpha", "width", type=float, default=1.0, show_default=True,
-                     help="MobileNet width multiplier.")(f)
+    f = width_option()(f)
     f = click.option("--model", default="vgg19", show_default=True,
                      help="Backbone: vgg19, vgg16, inception_v3, mobilenet.")(f)
     return weights_options(f)

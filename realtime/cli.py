@@ -32,7 +32,7 @@ def effect_options(f):
                      help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
         click.option("--backbone", default="mobilenet", show_default=True,
                      help="Features: backbone model (mobilenet, vgg19, ...)."),
-        click.option("--backbone-alpha", type=float, default=0.75, show_default=True,
+        click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float, default=0.75, show_default=True,
                      help="Features: MobileNet width multiplier."),
         click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
         click.option("--channel", type=click.IntRange(0), default=None,
@@ -58,7 +58,7 @@ def _effect(o):
 
     return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
                         precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
-                        backbone=o["backbone"], layer=o["layer"], backbone_alpha=o["backbone_alpha"],
+                        backbone=o["backbone"], layer=o["layer"], backbone_width=o["backbone_width"],
                         blend=o["blend"], channel=o["channel"])
 
 

@@ -339,13 +339,13 @@ def load_styles(stylizer, specs):
 
 
 def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="auto", weights="imagenet",
-                 weights_dir=None, backbone="mobilenet", layer=None, backbone_alpha=0.75, blend=0.6, channel=None):
+                 weights_dir=None, backbone="mobilenet", layer=None, backbone_width=0.75, blend=0.6, channel=None):
     """The effect a command line asks for. Errors the user can fix are UserErrors (exit 2)."""
     if name == "none":
         return Effect()
     precision = resolve_precision(precision)
     if name == "features":
-        return FeaturesEffect(backbone, layer=layer, alpha=backbone_alpha, weights=weights,
+        return FeaturesEffect(backbone, layer=layer, alpha=backbone_width, weights=weights,
                               weights_dir=weights_dir, precision=precision, blend=blend, channel=channel)
     if name == "stylize":
         from offline import backend

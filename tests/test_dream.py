@@ -12,7 +12,7 @@ from offline import dream
 from offline.cli import main
 from offline.media import VideoWriter, write_image
 
-TINY = ["--model", "mobilenet", "--alpha", "0.25", "--weights", "none", "--steps", "1", "--octaves", "1",
+TINY = ["--model", "mobilenet", "--width", "0.25", "--weights", "none", "--steps", "1", "--octaves", "1",
         "--layers", "conv_pw_2_relu"]
 
 
@@ -197,7 +197,7 @@ def test_dream_video_keeps_frame_count_size_and_fps(tmp_path):
 def test_bad_inputs_exit_2(args, photo, tmp_path):
     args = [a.format(tmp=tmp_path, photo=photo) for a in args]
     extra = [] if "--weights" in args else ["--weights", "none"]
-    res = run(*args, "--model", "mobilenet", "--alpha", "0.25", *extra)
+    res = run(*args, "--model", "mobilenet", "--width", "0.25", *extra)
     assert res.exit_code == 2, res.output
     assert res.output.strip().splitlines()[-1].startswith("Error")
     assert "Traceback" not in res.output
@@ -222,3 +222,17 @@ def test_colour_stabilisation_pulls_statistics_back():
     half = dream.match_colour_stats(saturated, ref, 0.5)
     assert ref[1].mean() < dream.colour_stats(half)[1].mean() < dream.colour_stats(saturated)[1].mean()
     assert np.array_equal(dream.match_colour_stats(saturated, ref, 0.0), saturated)
+
+
+def test_the_old_alpha_spelling_of_the_width_still_works_and_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from offline.cli import main
+
+    image = tmp_path / "in.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    args = ["dream", str(image), "-o", str(tmp_path / "out.png"), "--model", "mobilenet", "--alpha", "0.25",
+            "--weights", "none", "--steps", "1", "--octaves", "1"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "--alpha for the MobileNet width is deprecated; use --width" in r.output
