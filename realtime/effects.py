@@ -252,13 +252,19 @@ class StylizeEffect(Effect):
             x = ops.cast(frame, "float32")
             y = ops.cast(stylize(x, mean, std, alpha), "float32")  # any frame size: pads and crops
             if temporal:
+                # motion averaged over 4x4 blocks (ignores single noisy pixels) and the weight map
+                # brought back up bilinearly: a 5x5 sliding average at full size cost more than the
+                # fast model itself (60 ms at 640x360)
                 motion = ops.mean(ops.abs(x - ops.cast(prev_frame, "float32")), axis=-1, keepdims=True)
-                motion = ops.average_pool(motion, 5, strides=1, padding="same")  # ignore single noisy pixels
+                motion = ops.average_pool(motion, 4, strides=4, padding="same")
                 weight = smooth * ops.exp(-motion / scale)
+                weight = ops.image.resize(weight, ops.shape(x)[1:3], interpolation="bilinear")
                 y = y + weight * (prev_out - y)
             return ops.cast(ops.round(y), "uint8"), y
 
-        return Compiled(step)
+        # XLA fuses the fast model's element-wise work (instance norms, modulation, smoothing):
+        # 30% less time per frame on a CPU; VGG-sized AdaIN gains nothing from it
+        return Compiled(step, jit_compile=getattr(self.stylizer, "jit_compile", False))
 
     def _stats(self):
         stats = self.styles[self.style_index][1]
