@@ -18,7 +18,7 @@ COMMANDS = {
     "dream": ("offline.dream:dream_cmd", "DeepDream a still image."),
     "zoom": ("offline.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
     "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video."),
-    "adain": ("offline.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
+    "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
     "fast": ("offline.commands.fast:cli", "The fast arbitrary-style model for live video on CPUs: train."),
 }
 

@@ -32,7 +32,7 @@ from offline.adain import STYLE_LAYERS, StyleStats, build_encoder, mix_stats, pa
     region_masks, weights_checksum
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
-from offline.losses import EPSILON, mean_std
+from offline.losses import mean_std
 
 KIND = "fast"
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "trained" / "fast"

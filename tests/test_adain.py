@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 from keras import ops
 
-from offline.adain import (AdaIN, StyleStats, Stylizer, adain, build_decoder, cli, mix_stats, mix_weights,
+from offline.adain import (AdaIN, StyleStats, Stylizer, adain, build_decoder, mix_stats, mix_weights,
                            pad_to_multiple, preserve_colors, region_masks)
+from offline.commands.adain import cli
 from offline.errors import UserError
 from offline.losses import mean_std
 

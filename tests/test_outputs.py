@@ -77,7 +77,7 @@ def test_bad_outputs_fail_at_once_with_one_line(command, scenario, files):
 
 
 def test_batch_outputs_never_collide():
-    from offline.adain import batch_names
+    from offline.commands.adain import batch_names
 
     assert batch_names(["x/a.jpg", "y/a.png", "b.png"]) == ["a_jpg_stylized.png", "a_png_stylized.png",
                                                             "b_stylized.png"]

@@ -1,0 +1,310 @@
+"""``offline adain``: train a decoder, stylize images, contact sheets, presets (``offline/adain.py``
+holds the maths and the Stylizer; ``offline/adain_train.py`` the training). ``stylize``, ``sheet``
+and ``presets`` load whichever model a folder holds (AdaIN or the fast model, ``offline.stylizers``).
+"""
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from offline.adain import DEPTHS
+from offline.commands import outputs
+from offline.errors import UserError
+from offline.options import weights_options
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """AdaIN arbitrary style transfer: train a decoder, stylize images, contact sheets, presets.
+
+    \b
+    Examples:
+      offline adain stylize photo.jpg --style la_muse -o styled.png
+      offline adain stylize photo.jpg --style a.jpg --style b.jpg --mix 0.7,0.3 -o mixed.png
+      offline adain sheet photos/*.jpg --style paintings/ -o sheet.png
+      offline adain train --content photos/ --style paintings/ --steps 2000 --out trained/mine
+    """
+
+
+@cli.command("train")
+@click.option("--content", "content_dir", required=True, type=click.Path(), help="Folder of content photos.")
+@click.option("--style", "style_dir", required=True, type=click.Path(), help="Folder of style images (paintings).")
+@click.option("--depth", type=click.Choice(DEPTHS), default="relu3_1", show_default=True,
+              help="Encoder output: relu4_1 (the paper's) or relu3_1 (lighter, faster).")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total optimizer steps.")
+@click.option("--batch", type=click.IntRange(1), default=4, show_default=True, help="Batch size (paper: 8).")
+@click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Crop size (paper: 256).")
+@click.option("--style-weight", type=float, default=10.0, show_default=True, help="Style loss weight.")
+@click.option("--tv-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Total-variation weight on the output (0: the paper's loss); smooths the output.")
+@click.option("--lattice-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Weight of a penalty on a 2/4-pixel grid in the output (0: the paper's loss).")
+@click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
+@weights_options
+@click.option("--out", type=outputs.OutputFolder(), default="runs/adain/model", show_default=True,
+              help="Where the decoder and manifest.json go (a model enters trained/ only when you say so).")
+@click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
+              help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--log-every", type=click.IntRange(1), default=25, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint (decoder + optimizer state).")
+@click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists.")
+@click.option("--mixed-precision", is_flag=True,
+              help="Mixed precision (Keras policy) for the decoder and the frozen loss network; statistics stay float32.")
+@click.option("--precision-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True,
+              help="The half type --mixed-precision uses (bfloat16: AMX/AVX-512 CPUs and recent GPUs).")
+@click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Input pipeline threads.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, lattice_weight, learning_rate,
+              decay, weights, weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, force,
+              mixed_precision, precision_dtype, exclude, workers, seed):
+    """Train the decoder on content photos x style images (Keras fit; resumable)."""
+    import shlex
+    import sys
+
+    from offline.adain_train import train
+
+    precision = precision_dtype if mixed_precision else "float32"
+    checkpoint_dir = checkpoint_dir or str(Path(out).parent / "checkpoint")
+    if not resume:
+        outputs.check_replaceable(checkpoint_dir, force, "checkpoint", marker="state.json", resumable=True)
+        outputs.check_replaceable(out, force, "model", resumable=True)
+
+    command = "offline adain " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
+        if "train" in sys.argv else None
+    manifest = train(content_dir, style_dir, out, depth=depth, steps=steps, batch=batch, size=size,
+                     style_weight=style_weight, weights=weights, weights_dir=weights_dir, resume=resume,
+                     precision=precision, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                     log_every=log_every, exclude=exclude, workers=workers, seed=seed,
+                     learning_rate=learning_rate, decay=decay, command=command, log=click.echo,
+                     tv_weight=tv_weight, lattice_weight=lattice_weight)
+    click.echo(f"wrote {out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
+               f"final {manifest['final_losses']})")
+
+
+def _model_options(f):
+    f = click.option("--precision", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+                     help="Compute dtype (bfloat16 is much faster on CPUs with AMX/AVX-512 BF16).")(f)
+    f = weights_options(f)
+    f = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+                     help="Model folder, or 'adain' (the shipped trained/adain-relu3_1, the default) or 'fast' "
+                          "(trained/fast, the live model); 'random' for random weights (testing).")(f)
+    return f
+
+
+def _load_stylizer(model_dir, weights, weights_dir, precision):
+    from offline.stylizers import load_stylizer
+
+    return load_stylizer(model_dir or "adain", weights=weights, weights_dir=weights_dir, precision=precision)
+
+
+def _expand_styles(styles):
+    """--style values: folders expand to their images (an empty folder is an error)."""
+    from offline.media import list_images
+
+    out = []
+    for s in styles:
+        p = Path(s)
+        out.extend(str(f) for f in list_images(p)) if p.is_dir() else out.append(s)
+    return out
+
+
+def _read_content(path, size):
+    from offline.media import read_image
+
+    return read_image(path, max_side=size) if size else read_image(path)
+
+
+def _style_label(s):
+    return Path(s).stem if isinstance(s, str) else getattr(s, "name", "style")
+
+
+@cli.command("stylize")
+@click.argument("content", nargs=-1, required=True, type=click.Path())
+@click.option("--style", "styles", multiple=True, required=True,
+              help="A style image, a folder of them, a .npz or a preset name (repeatable).")
+@click.option("--mix", default=None, help="Interpolation weights for several styles, e.g. 0.6,0.4 (normalised).")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Content-style trade-off: 0 the content, 1 full style.")
+@click.option("--preserve-color", is_flag=True, help="Keep the content's colours (luminance-only transfer).")
+@click.option("--mask", type=click.Path(), default=None, help="Gray mask as big as the content image.")
+@click.option("--style-per-region", is_flag=True, help="With --mask: style k paints region k (mask value k/(K-1)*255).")
+@click.option("--size", type=click.IntRange(16), default=None, help="Resize content so its longer side is SIZE.")
+@click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
+              help="Longer side style images are read at.")
+@_model_options
+@click.option("-o", "--output", required=True, type=outputs.OutputFileOrFolder(outputs.IMAGE),
+              help="Output file (one content) or folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
+def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_region, size, style_size,
+                model_dir, weights, weights_dir, precision, output, as_json):
+    """Stylize CONTENT image(s) with one or more styles."""
+    import json
+    import time
+
+    from offline.media import IMAGE_EXTENSIONS, fit_max_side, read_gray, resize, write_image
+
+    if mask and not style_per_region:
+        raise UserError("--mask needs --style-per-region (one style per region)")
+    if style_per_region and not mask:
+        raise UserError("--style-per-region needs --mask")
+    weights_mix = [w for w in mix.split(",") if w.strip()] if mix else None
+    try:
+        weights_mix = [float(w) for w in weights_mix] if weights_mix else None
+    except ValueError:
+        raise UserError(f"bad --mix {mix!r}: expected numbers like 0.6,0.4") from None
+    style_list = _expand_styles(styles)
+    out = Path(output)
+    single = len(content) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS
+    if len(content) > 1 and out.suffix.lower() in IMAGE_EXTENSIONS:
+        raise UserError(f"-o {output} is a file but there are {len(content)} content images: give a folder")
+    targets = [out] if single else [out / name for name in batch_names(content)]
+    outputs.check_not_inputs(targets, [*content, *style_list, mask])
+    originals = [_read_content(c, None) for c in content]  # unreadable inputs fail before the model loads
+    images = [fit_max_side(o, size) if size else o for o in originals]
+    mask_image = read_gray(mask) if mask else None
+    for path, o in zip(content, originals):
+        if mask_image is not None and mask_image.shape[:2] != o.shape[:2]:
+            raise UserError(f"mask {mask} is {mask_image.shape[1]}x{mask_image.shape[0]} but {path} is "
+                            f"{o.shape[1]}x{o.shape[0]}: they must be the same size")
+    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    t0 = time.perf_counter()
+    stats = [st.style(s, max_side=style_size) for s in style_list]
+    style_seconds = time.perf_counter() - t0
+    report = {"styles": [_style_label(s) for s in style_list], "style_seconds": round(style_seconds, 4), "images": []}
+    for path, image in zip(content, images):
+        m = mask_image
+        if m is not None and m.shape[:2] != image.shape[:2]:
+            m = resize(m, (image.shape[1], image.shape[0]))
+        t = time.perf_counter()
+        result = st.stylize_image(image, stats, alpha=alpha, mix=weights_mix, preserve_color=preserve_color, mask=m)
+        seconds = time.perf_counter() - t
+        target = targets[len(report["images"])]
+        write_image(target, result)
+        report["images"].append({"content": str(path), "output": str(target), "width": image.shape[1],
+                                 "height": image.shape[0], "seconds": round(seconds, 4)})
+        if not as_json:
+            click.echo(f"{target}  ({image.shape[1]}x{image.shape[0]}, {seconds:.2f} s)")
+    if as_json:
+        click.echo(json.dumps(report))
+
+
+@cli.command("sheet")
+@click.argument("content", nargs=-1, required=True, type=click.Path())
+@click.option("--style", "styles", multiple=True, required=True,
+              help="Style images, folders of them, .npz files or preset names (repeatable).")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+@click.option("--preserve-color", is_flag=True)
+@click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Cell size (square crops).")
+@click.option("--cols", type=click.IntRange(1), default=None, help="Wrap a single content's styles into rows of COLS.")
+@_model_options
+@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Sheet image file.")
+@click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
+def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, weights, weights_dir, precision,
+              output, as_json):
+    """A contents x styles contact sheet (the first row shows the styles, the first column the contents)."""
+    import json
+    import time
+
+    from offline.media import labelled_sheet, read_image, write_image
+
+    style_list = _expand_styles(styles)
+    outputs.check_not_inputs([output], [*content, *style_list])
+    images = [_square(read_image(c), size) for c in content]
+    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    stats = [st.style(s) for s in style_list]
+    thumbs = [_square(read_image(s), size) if Path(s).is_file() and Path(s).suffix.lower() != ".npz" else
+              _name_tile(_style_label(s), size) for s in style_list]
+    timings = []
+    rows = [[None] + thumbs]
+    for image in images:
+        row = [image]
+        for s in stats:
+            t = time.perf_counter()
+            row.append(st.stylize_image(image, s, alpha=alpha, preserve_color=preserve_color))
+            timings.append(time.perf_counter() - t)
+        rows.append(row)
+    labels = [""] + [Path(c).stem for c in content]
+    if cols and len(images) == 1 and len(stats) > cols:  # one content in many styles: wrap
+        cells = [(thumbs[i], rows[1][i + 1]) for i in range(len(stats))]
+        rows, labels = [], []
+        for start in range(0, len(cells), cols):
+            chunk = cells[start : start + cols]
+            rows += [[images[0] if start == 0 else None] + [c[0] for c in chunk],
+                     [None] + [c[1] for c in chunk]]
+            labels += ["", ""]
+    sheet = labelled_sheet(rows, cell=(size, size))
+    write_image(output, sheet)
+    report = {"output": str(output), "contents": len(images), "styles": len(stats), "size": size,
+              "seconds_per_image": round(float(np.mean(timings)), 4) if timings else None}
+    click.echo(json.dumps(report) if as_json else f"wrote {output} ({len(images)} x {len(stats)})")
+
+
+def batch_names(paths, suffix="_stylized.png"):
+    """Output names for a batch: ``STEM_stylized.png``, with the extension kept in the name where two
+    inputs share a stem (a.jpg and a.png must not write one file)."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{Path(p).stem}{'_' + Path(p).suffix[1:] if stems.count(Path(p).stem) > 1 else ''}{suffix}"
+            for p in paths]
+
+
+def _square(image, size):
+    """Centre-crop to a square and resize to size x size."""
+    from offline.media import resize
+
+    h, w = image.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return resize(image[y : y + s, x : x + s], (size, size))
+
+
+def _name_tile(name, size):
+    from offline.media import put_text
+
+    tile = np.full((size, size, 3), 235, np.uint8)
+    put_text(tile, name[:18], (6, size // 2), height=max(10, size // 14))
+    return tile
+
+
+@cli.command("presets")
+@click.argument("styles", nargs=-1, required=True, type=click.Path())
+@click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
+              help="Longer side the style images are read at.")
+@_model_options
+@click.option("--out", type=outputs.OutputFolder(), default=None,
+              help="Where NAME.npz go [default: <model>/styles].")
+@click.option("--force", is_flag=True, help="Replace presets that exist.")
+def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, out, force):
+    """Cache style statistics as presets (NAME.npz), so '--style NAME' works without the image."""
+    import hashlib
+
+    from offline.stylizers import resolve_model
+
+    if out:
+        folder = Path(out)
+    elif str(model_dir).startswith("random"):
+        raise UserError("--out is required with a random model")
+    else:
+        folder = resolve_model(model_dir or "adain") / "styles"
+    files = _expand_styles(styles)
+    for s in files:
+        if not Path(s).is_file():
+            raise UserError(f"style image not found: {s}")
+        outputs.check_replaceable(folder / f"{Path(s).stem}.npz", force, "preset", marker=None)
+    stems = [Path(s).stem for s in files]
+    if len(set(stems)) < len(stems):
+        raise UserError(f"two style images share a name ({', '.join(sorted({n for n in stems if stems.count(n) > 1}))}): "
+                        "presets are named after the file")
+    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in files:
+        p = Path(s)
+        stats = st.style(str(p), max_side=style_size)
+        stats.name = p.stem
+        stats.meta.update({"source": p.name, "source_sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                           "style_size": style_size, "encoder": st.encoder.describe(),
+                           "command": "offline adain presets", "model": getattr(st, "kind", "adain")})
+        stats.save(folder / f"{p.stem}.npz")
+        click.echo(f"{folder / (p.stem + '.npz')}")
