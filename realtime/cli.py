@@ -84,8 +84,9 @@ def main():
       realtime bench --source clip.mp4 --effect stylize --size 640x360 --frames 100
 
     \b
-    Keys (window): n/p style, +/- alpha, s smoothing, l/c layer/channel (features), h HUD,
-    r record, space snapshot PNG, f fullscreen, q/Esc quit.
+    \b
+    Keys (window):
+    {keys}
     """
 
 
@@ -177,6 +178,16 @@ def bench(source, frames, as_json, **o):
     else:
         for k, v in result.items():
             click.echo(f"{k:>18}: {v}")
+
+
+def _keys_help():
+    from realtime.effects import FeaturesEffect, StylizeEffect
+    from realtime.keys import help_text
+
+    return help_text([("stylize", StylizeEffect.keys), ("features", FeaturesEffect.keys)])
+
+
+main.help = main.help.replace("{keys}", _keys_help().replace("\n", "\n    "))
 
 
 def run_cli():

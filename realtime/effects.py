@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from offline.errors import UserError
+from realtime.keys import Key
 
 log = logging.getLogger("realtime")
 
@@ -68,6 +69,7 @@ class Effect:
     """The identity, and the interface every effect follows."""
 
     name = "none"
+    keys = ()  # realtime.keys.Key: what this effect's keys do (the loop adds its own)
     traces = 0
     cycle_action = "next"  # what --cycle does every N seconds
 
@@ -103,6 +105,9 @@ class FeaturesEffect(Effect):
 
     name = "features"
     cycle_action = "layer"
+    keys = (Key("l", "layer", "layer", "next layer"),
+            Key("c", "channel", "channel", "next channel (after the last: the mean)"),
+            Key("+=", "alpha+", "blend", "more heat map"), Key("-_", "alpha-", "blend", "less heat map"))
 
     def __init__(self, backbone="mobilenet", layers=None, layer=None, alpha=0.75, weights="imagenet",
                  weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO, channel=None):
@@ -221,6 +226,9 @@ class StylizeEffect(Effect):
     """
 
     name = "stylize"
+    keys = (Key("n", "next", "style", "next style"), Key("p", "prev", "style", "previous style"),
+            Key("+=", "alpha+", "alpha", "more style"), Key("-_", "alpha-", "alpha", "less style"),
+            Key("s", "smooth", "smooth", "temporal smoothing on/off"))
 
     def __init__(self, stylizer, styles, alpha=1.0, smooth=0.7, motion_scale=6.0, temporal=True):
         if not styles:

@@ -10,7 +10,8 @@ import threading
 import time
 from contextlib import contextmanager
 
-from realtime.sinks import HELP, KEYS, NoKeys, Stats, WindowKeys, draw_hud, snapshot
+from realtime import keys as key_table
+from realtime.sinks import NoKeys, Stats, WindowKeys, draw_hud, snapshot
 
 log = logging.getLogger("realtime")
 
@@ -43,6 +44,8 @@ class Show:
         self.effect, self.window, self.recorder = effect, window, recorder
         self.record, self.hud, self.snapshot_dir = record, hud, snapshot_dir
         self.message = ""  # the last key's or cycle's outcome, on the HUD
+        self.keys = key_table.table(effect.keys)
+        self.help = key_table.hud_line(effect.keys)
 
     def output(self, out, stats, dropped):
         if self.record:
@@ -50,7 +53,7 @@ class Show:
         if self.window is not None:
             lines = [f"{stats.fps:5.1f} FPS  {stats.latency_ms:4.0f} ms  dropped {dropped}",
                      self.effect.label() + ("  REC" if self.record else ""), self.message]
-            self.window.show(draw_hud(out, [l for l in lines if l], HELP) if self.hud else out)
+            self.window.show(draw_hud(out, [l for l in lines if l], self.help) if self.hud else out)
         self.last = out
 
     def key(self, action):
@@ -107,7 +110,7 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                 if next_cycle is not None and time.monotonic() >= next_cycle:
                     show.message = effect.action(effect.cycle_action) or ""
                     next_cycle += cycle
-                if show.key(KEYS.get(keys.poll())) == "quit":
+                if show.key(show.keys.get(keys.poll())) == "quit":
                     stats.stopped = "quit key"
                     break
         except KeyboardInterrupt:

@@ -15,15 +15,6 @@ from offline.media import VideoWriter, write_image
 
 log = logging.getLogger("realtime")
 
-# key -> action; the loop applies quit/hud/record/snapshot/fullscreen, the effect the rest.
-KEYS = {
-    ord("n"): "next", ord("p"): "prev",
-    ord("+"): "alpha+", ord("="): "alpha+", ord("-"): "alpha-", ord("_"): "alpha-",
-    ord("s"): "smooth", ord("l"): "layer", ord("c"): "channel",
-    ord("h"): "hud", ord("r"): "record", ord(" "): "snapshot", ord("f"): "fullscreen",
-    ord("q"): "quit", 27: "quit",  # 27: Esc
-}
-HELP = "n/p style  +/- alpha  s smooth  l/c layer/channel  h HUD  r record  space snapshot  f fullscreen  q quit"
 
 
 class Window:

@@ -463,3 +463,18 @@ def test_installation_mode_logs_to_a_file_and_cycles(tmp_path):
     assert result.exit_code == 0, result.output
     text = log.read_text()
     assert "demo at 32x24" in text
+
+
+def test_one_key_table_drives_dispatch_hud_and_help():
+    from realtime import keys
+    from realtime.effects import Effect, FeaturesEffect, StylizeEffect
+
+    t = keys.table(StylizeEffect.keys)
+    assert t[ord("n")] == "next" and t[ord("=")] == "alpha+" and t[27] == "quit" and t[32] == "snapshot"
+    assert ord("l") not in t  # a features key means nothing to stylize
+    assert keys.table(FeaturesEffect.keys)[ord("l")] == "layer"
+    assert keys.hud_line(StylizeEffect.keys) == ("n/p style  +/- alpha  s smooth  h HUD  r record  space snapshot  "
+                                                 "f fullscreen  q quit")
+    assert keys.hud_line(Effect.keys).startswith("h HUD")
+    text = keys.help_text([("stylize", StylizeEffect.keys)])
+    assert "n next style" in text and "q quit" in text

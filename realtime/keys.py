@@ -1,0 +1,63 @@
+"""The one key table: each effect declares its keys, the loop adds its own; the loop dispatches
+from the table, and the HUD's help line and ``realtime --help`` are generated from it.
+
+    Key("n", "next", "style", "next style")   # key(s), action, HUD word, help text
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # the characters that trigger it ("+=": either); "esc" and "space" by name
+    action: str  # what the loop or the effect does (Effect.action(name))
+    hud: str  # one word on the HUD's help line; keys with the same word share it ("n/p style")
+    help: str  # the sentence in --help
+
+    def codes(self):
+        named = {"esc": [27], "space": [32]}
+        return named.get(self.keys) or [ord(c) for c in self.keys]
+
+    def label(self):
+        return self.keys if self.keys in ("esc", "space") else self.keys[0]
+
+
+# the loop's own keys (any effect)
+LOOP = (
+    Key("h", "hud", "HUD", "HUD on/off"),
+    Key("r", "record", "record", "start/stop recording (a new file each time)"),
+    Key("space", "snapshot", "snapshot", "snapshot PNG (--snapshot-dir)"),
+    Key("f", "fullscreen", "fullscreen", "fullscreen on/off"),
+    Key("q", "quit", "quit", "quit"),
+    Key("esc", "quit", "quit", "quit"),
+)
+
+
+def table(effect_keys):
+    """The effect's keys first, then the loop's: {key code: action}."""
+    out = {}
+    for k in tuple(effect_keys) + LOOP:
+        for code in k.codes():
+            out.setdefault(code, k.action)
+    return out
+
+
+def hud_line(effect_keys):
+    """'n/p style  +/- alpha  s smooth  h HUD ...': keys that share a HUD word, joined by '/'."""
+    groups = {}
+    for k in tuple(effect_keys) + LOOP:
+        if k.keys == "esc":
+            continue
+        groups.setdefault(k.hud, []).append(k.label())
+    return "  ".join(f"{'/'.join(dict.fromkeys(labels))} {word}" for word, labels in groups.items())
+
+
+def help_text(effects):
+    """``--help`` lines: [(effect name, [(keys, help)])] -> text."""
+    lines = []
+    for name, keys in effects:
+        if keys:
+            lines.append(f"{name}: " + ", ".join(f"{k.label()} {k.help}" for k in keys))
+    lines.append("any effect: " + ", ".join(f"{k.label()} {k.help}" for k in LOOP if k.keys != "esc")
+                 + " (also Esc)")
+    return "\n".join(lines)
