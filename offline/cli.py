@@ -78,9 +78,8 @@ def main():
 
 
 def run():
-    """The ``offline`` console script: the command line with TensorFlow's start-up chatter filtered."""
-    from offline.quiet import filter_stderr
+    """The ``offline`` console script (``offline.commands.entry``: chatter filtered, exit codes)."""
+    from offline.commands.entry import console
 
-    filter_stderr()
-    main()
+    console(main)
 

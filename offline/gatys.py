@@ -492,6 +492,9 @@ def _save(output, result, animation=None, fps=10.0):
         frames = result.frames + [media.to_uint8(result.image)]
         media.write_animation(animation, frames, fps=fps)
     click.echo(f"wrote {output}" + (f" and {animation} ({len(result.frames) + 1} frames)" if animation else ""))
+    if result.stopped == "interrupted":  # Ctrl-C or SIGTERM: the render so far is saved, the exit says so
+        click.echo("interrupted: the render so far is saved", err=True)
+        raise SystemExit(130)
 
 
 def _report(result, term):

@@ -154,8 +154,8 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         click.echo(f"{summary['frames']} frames, {summary['fps']} FPS, latency p50 {summary['latency_p50_ms']} ms, "
                    f"dropped {summary['dropped']}, stopped by {summary['stopped']}"
                    + (f", recorded {', '.join(summary['recorded'])}" if summary["recorded"] else ""))
-    if stats.stopped == "ctrl-c":
-        sys.exit(130)
+    if stats.stopped in ("ctrl-c", "sigterm"):
+        sys.exit(130)  # interrupted, whichever way: the recording was finalised all the same
 
 
 @main.command()
@@ -191,9 +191,8 @@ main.help = main.help.replace("{keys}", _keys_help().replace("\n", "\n    "))
 
 
 def run_cli():
-    """The ``realtime`` console script: the command line with TensorFlow's start-up chatter filtered."""
-    from offline.quiet import filter_stderr
+    """The ``realtime`` console script (``offline.commands.entry``: chatter filtered, exit codes)."""
+    from offline.commands.entry import console
 
-    filter_stderr()
-    main()
+    console(main)
 

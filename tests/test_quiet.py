@@ -32,3 +32,20 @@ def test_a_command_prints_its_result_and_its_error_without_chatter(tmp_path):
                           "--style", str(image), "--model", "random", "-o", str(tmp_path / "o.png")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == f"Error: image not found: {tmp_path / 'missing.png'}"
+
+
+def test_sigterm_saves_the_render_so_far_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    image = tmp_path / "c.png"
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-m", "offline", "texture", str(image), "-o", str(out), "--weights", "none",
+                             "--steps", "100000", "--style-layers", "block1_conv1", "--optimizer", "adam"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(10)  # TensorFlow's import and the first steps
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.is_file() and "Traceback" not in err
