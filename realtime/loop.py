@@ -37,6 +37,32 @@ def sigterm_raises():
         signal.signal(signal.SIGTERM, old)
 
 
+class ErrorLog:
+    """Installation mode's errors: one log line per distinct error (type and message) when it first
+    happens, then at most one line a minute saying how often it came back, so a failing style on
+    a days-long show neither floods the log nor slows the frames (the traceback goes to DEBUG)."""
+
+    def __init__(self, every=60.0, clock=time.monotonic):
+        self.every, self.clock = every, clock
+        self.seen = {}  # key -> [count, count at the last line, time of the last line]
+
+    def __call__(self, error):
+        key = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+        now = self.clock()
+        entry = self.seen.get(key)
+        if entry is None:
+            self.seen[key] = [1, 1, now]
+            log.error("error in the frame loop, going on: %s", key)
+            log.debug("traceback", exc_info=error)
+            return True
+        entry[0] += 1
+        if now - entry[2] >= self.every:
+            log.error("error in the frame loop, %d more times since the last report: %s", entry[0] - entry[1], key)
+            entry[1], entry[2] = entry[0], now
+            return True
+        return False
+
+
 class Show:
     """What the keys change (HUD, recording, fullscreen, the effect's settings) and the sinks."""
 
@@ -85,6 +111,7 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
     and SIGTERM end it normally, after the recorder has been finalised)."""
     keys = keys or (WindowKeys(window) if window else NoKeys())
     show = Show(effect, window, recorder, record, hud, snapshot_dir)
+    errors = ErrorLog()
     stats = Stats()
     stats.stopped = "max-frames"
     next_cycle = time.monotonic() + cycle if cycle else None
@@ -100,12 +127,12 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                         out = effect(frame.image)
                         stats.frame_ready(frame)
                         show.output(out, stats, capture.dropped)
-                except Exception:
+                except Exception as e:
                     if not resilient:
                         raise
-                    log.exception("error in the frame loop; going on")
-                    time.sleep(0.5)
-                    if capture.ended:
+                    errors(e)
+                    if capture.ended:  # the source failed: give it a moment, then start it again
+                        time.sleep(0.5)
                         capture.restart()
                 if next_cycle is not None and time.monotonic() >= next_cycle:
                     show.message = effect.action(effect.cycle_action) or ""

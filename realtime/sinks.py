@@ -102,6 +102,8 @@ class Recorder:
         self.fps = fps
         self.writer = None
         self.files = []
+        remove_leftovers(self.base)
+
 
     @property
     def recording(self):
@@ -130,6 +132,25 @@ class Recorder:
             self.writer = None
 
     close = stop
+
+
+def remove_leftovers(path, stale=30.0):
+    """Delete the hidden temporary files a killed recording left beside ``path`` (``.NAME.*.mp4``,
+    untouched for ``stale`` seconds). A writer killed with SIGKILL never wrote the MP4 index, so
+    they cannot be played or repaired."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for tmp in path.parent.glob(f".{path.stem}.*{path.suffix}"):
+        try:
+            if time.time() - tmp.stat().st_mtime > stale:
+                tmp.unlink()
+                removed.append(tmp)
+                log.warning("removed %s, left by a recording that was killed (it cannot be played)", tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def snapshot(image, folder):

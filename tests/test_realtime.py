@@ -478,3 +478,38 @@ def test_one_key_table_drives_dispatch_hud_and_help():
     assert keys.hud_line(Effect.keys).startswith("h HUD")
     text = keys.help_text([("stylize", StylizeEffect.keys)])
     assert "n next style" in text and "q quit" in text
+
+
+def test_installation_errors_are_one_line_each_and_rate_limited(caplog):
+    import logging
+
+    from realtime.loop import ErrorLog
+
+    now = [0.0]
+    errors = ErrorLog(every=60, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="realtime"):
+        for i in range(500):
+            now[0] = i * 0.1  # 50 s of frames failing at 10 FPS
+            errors(ValueError("bad style file\nwith a second line"))
+        errors(KeyError("other"))
+        now[0] = 61.0
+        errors(ValueError("bad style file\nwith a second line"))
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert lines == ["error in the frame loop, going on: ValueError: bad style file",
+                     "error in the frame loop, going on: KeyError: 'other'",
+                     "error in the frame loop, 500 more times since the last report: ValueError: bad style file"]
+
+
+def test_a_killed_recordings_leftover_is_removed_on_the_next_start(tmp_path):
+    from realtime.sinks import Recorder
+
+    stale = tmp_path / ".show.abc123.mp4"
+    stale.write_bytes(b"\x00\x00\x00\x18ftypmp42 no index: a SIGKILLed writer's file")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    fresh = tmp_path / ".show.def456.mp4"  # another recorder writing right now
+    fresh.write_bytes(b"being written")
+    other = tmp_path / ".other.abc123.mp4"
+    other.write_bytes(b"not ours")
+    os.utime(other, (time.time() - 120, time.time() - 120))
+    Recorder(tmp_path / "show.mp4", 10)
+    assert not stale.exists() and fresh.exists() and other.exists()
