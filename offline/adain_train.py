@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -217,7 +218,7 @@ def load_checkpoint(trainer, folder):
     try:
         with np.load(folder / "optimizer.npz") as data:
             values = [data[f"v{i}"] for i in range(len(data.files))]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"--resume: corrupt {folder / 'optimizer.npz'} ({type(e).__name__}); delete {folder} to start over") from None
     if len(values) != len(trainer.optimizer.variables) or any(
             tuple(v.shape) != tuple(a.shape) for v, a in zip(trainer.optimizer.variables, values)):

@@ -245,7 +245,13 @@ class FrameStore:
             raise UserError(f"{self.folder} already holds {have} finished frames: pass --resume to continue "
                             f"the render, --fresh to start over, or another --work folder")
         if have and meta.exists():
-            old = json.loads(meta.read_text())
+            try:
+                old = json.loads(meta.read_text())
+                if not isinstance(old, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                raise UserError(f"cannot resume: {meta} is damaged ({type(e).__name__}); use --fresh to start over "
+                                f"or another --work folder") from None
             diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
             if diff:
                 raise UserError(f"cannot resume: {self.folder} was rendered with other settings ({', '.join(diff)}); "

@@ -194,9 +194,21 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
 
     backup_dir = out_dir / "checkpoints"
     resuming = (backup_dir / "training_metadata.json").exists()
-    if resuming and verbose:
-        done = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
-        click.echo(f"resuming from {backup_dir}: {done} epoch(s) already done")
+    run_file = backup_dir / "run.json"  # which model the checkpoint belongs to
+    if resuming:
+        try:
+            done = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
+            owner = json.loads(run_file.read_text())["model"] if run_file.exists() else model_name
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"damaged checkpoint in {backup_dir} ({type(e).__name__}): delete that folder to start "
+                            f"over") from None
+        if owner != model_name:
+            raise UserError(f"{backup_dir} holds a checkpoint of the {owner} model, not {model_name}: "
+                            f"use another --out, or delete it to start over")
+        if verbose:
+            click.echo(f"resuming from {backup_dir}: {done} epoch(s) already done")
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"model": model_name}))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
