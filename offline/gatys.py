@@ -341,9 +341,13 @@ def recombine_color(y, crcb):
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB) * 255.0
 
 
+MIN_SIDE = 32  # VGG's pooling needs room: smaller inputs vanish before blocks 4-5
+
+
 def read_capped(path, max_side):
     """Read an RGB image, shrunk (never enlarged) so that its longer side is at most ``max_side``."""
     image = media.read_image(path)
+    media.check_size(image.shape[1], image.shape[0], f"image {path}", minimum=MIN_SIDE)
     return media.fit_max_side(image, max_side) if max(image.shape[:2]) > max_side else image
 
 
@@ -540,8 +544,8 @@ def gatys_cmd(content, styles, output, content_layers, style_layers, content_wei
     """
     outputs.check_not_inputs([output, animation], [content, *styles])
     keras.utils.set_random_seed(seed)
-    content_image = media.read_image(content)
-    style_images = [media.read_image(s) for s in styles]
+    content_image = read_capped(content, 1 << 30)
+    style_images = [read_capped(s, 1 << 30) for s in styles]
     mix = None
     if style_mix:
         try:

@@ -27,6 +27,8 @@ def read_image(path, size=None, max_side=None):
         image = resize(image, size)
     elif max_side is not None:
         image = fit_max_side(image, max_side)
+    else:
+        check_size(image.shape[1], image.shape[0], f"image {path}")
     return image
 
 
@@ -60,7 +62,8 @@ def to_uint8(image):
 
 
 def parse_size(text):
-    """'640x360' -> (640, 360); '512' -> (512, 512). Bad text is a UserError."""
+    """'640x360' -> (640, 360); '512' -> (512, 512). Bad text, or a size this machine cannot hold
+    (``check_size``), is a UserError."""
     try:
         parts = [int(p) for p in str(text).lower().split("x")]
     except ValueError:
@@ -69,7 +72,31 @@ def parse_size(text):
         parts = parts * 2
     if len(parts) != 2 or min(parts) <= 0:
         raise UserError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360, or one number")
+    check_size(*parts, what=f"size {text}")
     return tuple(parts)
+
+
+BYTES_PER_PIXEL = 2000  # what a network's activations take per input pixel, roughly (VGG block 1: 64 x 4 B per tensor)
+
+
+def max_pixels():
+    """The most pixels an image may have here: physical memory / BYTES_PER_PIXEL (12 MP on 24 GB)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 << 30
+    return memory // BYTES_PER_PIXEL
+
+
+def check_size(width, height, what="image", minimum=1):
+    """The one size check: at least ``minimum`` pixels a side (what the network needs), at most what
+    this machine's memory can process (``max_pixels``). A UserError naming both numbers."""
+    if min(width, height) < minimum:
+        raise UserError(f"{what} is {width}x{height}: at least {minimum}x{minimum} pixels are needed")
+    if width * height > max_pixels():
+        raise UserError(f"{what} is {width}x{height} ({width * height / 1e6:.0f} megapixels): more than this "
+                        f"machine's memory can process ({max_pixels() / 1e6:.0f} megapixels); use a smaller size")
+    return width, height
 
 
 def list_images(folder):
