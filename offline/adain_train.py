@@ -18,6 +18,7 @@ nearest-neighbour upsampling leaves on flat areas (BENCHMARKS.md, AdaIN). ``latt
 to them, which targets the grid and leaves edges and brush strokes alone.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -37,7 +38,46 @@ from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
-PAPER = dict(learning_rate=1e-4, decay=5e-5, style_weight=10.0, batch=8, size=256, resize=512)
+
+class TrainSettings:
+    """What every training run's settings do: JSON for manifests and checkpoints, and where the
+    checkpoint goes (beside the model: ``runs/NAME/model`` -> ``runs/NAME/checkpoint``)."""
+
+    def to_json(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def checkpoint_path(self):
+        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.out).parent / "checkpoint"
+
+
+@dataclasses.dataclass
+class AdaINTrainSettings(TrainSettings):
+    """Every setting of a decoder training run: the CLI's defaults, ``train()``'s, and what the
+    manifest stores. The paper: batch 8, size 256, lr 1e-4, decay 5e-5, style weight 10."""
+
+    content: str = ""  # folder of photos
+    style: str = ""  # folder of paintings
+    out: str = "runs/adain/model"  # a model enters trained/ only on purpose (--out trained/NAME)
+    checkpoint_dir: str = ""  # default: the folder above out, "checkpoint"
+    depth: str = "relu3_1"
+    steps: int = 2000
+    batch: int = 4
+    size: int = 256
+    style_weight: float = 10.0
+    tv_weight: float = 0.0
+    lattice_weight: float = 0.0
+    learning_rate: float = 1e-4
+    decay: float = 5e-5
+    precision: str = "float32"
+    exclude: tuple = ()
+    weights: str = "imagenet"
+    weights_dir: str = ""
+    checkpoint_every: int = 200
+    log_every: int = 25
+    workers: int = 2
+    seed: int = 0
+    resume: bool = False
 
 
 def adain_losses(features, target, style_stats, layer_names):
@@ -366,20 +406,18 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
     return trainer
 
 
-def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, size=256, style_weight=10.0,
-          weights="imagenet", weights_dir=None, resume=False, precision="float32", checkpoint_dir=None,
-          checkpoint_every=200, log_every=25, exclude=(), workers=2, seed=0, learning_rate=1e-4, decay=5e-5,
-          command=None, log=print, tv_weight=0.0, lattice_weight=0.0):
+def train(settings, command=None, log=print):
     """Train a decoder; writes ``out/decoder.weights.h5`` and ``out/manifest.json``; returns the manifest."""
-    out = Path(out)
-    checkpoint_dir = Path(checkpoint_dir or Path("runs") / out.name)
-    contents, content_names = load_folder(content_dir, exclude)
-    styles, style_names = load_folder(style_dir, exclude)
-    keras.utils.set_random_seed(seed)
-    trainer = make_trainer(depth, weights, weights_dir, style_weight, precision, learning_rate, decay,
-                           tv_weight=tv_weight, lattice_weight=lattice_weight)
+    s = settings
+    out, checkpoint_dir = Path(s.out), s.checkpoint_path
+    depth, steps, batch, size, log_every = s.depth, s.steps, s.batch, s.size, s.log_every
+    contents, content_names = load_folder(s.content, s.exclude)
+    styles, style_names = load_folder(s.style, s.exclude)
+    keras.utils.set_random_seed(s.seed)
+    trainer = make_trainer(depth, s.weights, s.weights_dir or None, s.style_weight, s.precision, s.learning_rate,
+                           s.decay, tv_weight=s.tv_weight, lattice_weight=s.lattice_weight)
     first, commands = 0, []
-    if resume:
+    if s.resume:
         state = load_checkpoint(trainer, checkpoint_dir)
         first, commands = state["step"], state.get("commands", [])
         log(f"resumed from {checkpoint_dir} at step {first}")
@@ -387,7 +425,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
                             "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]
     if first >= steps:
         log(f"already at step {first} >= --steps {steps}; writing the artifact")
-    data = PairDataset(contents, styles, batch, size, max(0, steps - first), seed=seed + first, workers=workers)
+    data = PairDataset(contents, styles, batch, size, max(0, steps - first), seed=s.seed + first, workers=s.workers)
     rng = np.random.default_rng(1234)
     samples = (np.stack([augment(contents[i % len(contents)], size, rng) for i in range(2)]),
                np.stack([augment(styles[(3 * i) % len(styles)], size, rng) for i in range(2)]))
@@ -396,7 +434,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
     encoder_sha = weights_checksum(trainer.encoder_model)
     meta = lambda: {"depth": depth, "steps_target": steps, "commands": commands,  # noqa: E731
                     "recent_losses": logline.recent, "log": logline.history[-20:]}
-    checkpoint = Checkpoint(checkpoint_dir, checkpoint_every, meta)
+    checkpoint = Checkpoint(checkpoint_dir, s.checkpoint_every, meta)
     callbacks = [logline, guard, checkpoint, TensorBoardLog(checkpoint_dir / "tensorboard", samples, log_every, first=first)]
     t0 = time.time()
     if steps > first:
@@ -405,7 +443,7 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
     seconds = time.time() - t0
     step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     final = logline.recent or checkpoint.last_logs or {}
-    if not logline.recent and resume:  # nothing trained in this run: the checkpoint's own figures
+    if not logline.recent and s.resume:  # nothing trained in this run: the checkpoint's own figures
         final = state.get("recent_losses") or {}
         logline.history = state.get("log", [])
     if guard.tripped:  # ship the last good checkpoint, not NaN weights
@@ -425,14 +463,15 @@ def train(content_dir, style_dir, out, depth="relu3_1", steps=1000, batch=4, siz
         "steps_requested": steps,
         "batch": batch,
         "size": size,
-        "style_weight": style_weight,
-        "tv_weight": tv_weight,
-        "lattice_weight": lattice_weight,
-        "optimizer": {"name": "adam", "learning_rate": learning_rate, "decay": decay,
+        "settings": s.to_json(),
+        "style_weight": s.style_weight,
+        "tv_weight": s.tv_weight,
+        "lattice_weight": s.lattice_weight,
+        "optimizer": {"name": "adam", "learning_rate": s.learning_rate, "decay": s.decay,
                       "schedule": "lr / (1 + decay * step)"},
-        "precision": precision,
-        "data": {"content_dir": str(content_dir), "content": content_names,
-                 "style_dir": str(style_dir), "style": style_names, "excluded": list(exclude),
+        "precision": s.precision,
+        "data": {"content_dir": str(s.content), "content": content_names,
+                 "style_dir": str(s.style), "style": style_names, "excluded": list(s.exclude),
                  "augmentation": "short side random in [1, 2] x size (styles [1, 2.5]), random crop, flip; "
                                  "styles also random 90-degree rotation and hue/saturation/brightness jitter "
                                  "on half the samples; content a light colour jitter"},

@@ -30,15 +30,15 @@ from keras import ops
 
 from offline import artifacts, media
 from offline.adain import adain, build_encoder, weights_checksum
-from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, _graceful_stop, _hardware, augment,
-                                 adain_losses, load_checkpoint, load_folder)
+from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
+                                 adain_losses, augment, load_checkpoint, load_folder)
 from offline.errors import UserError
 from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, adapt_head, describe, vgg_statistics
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 
 @dataclasses.dataclass
-class FastTrainSettings:
+class FastTrainSettings(TrainSettings):
     """Every setting of a training run: the CLI's defaults, ``train()``'s, and what the manifest
     stores. Paths are strings so the whole thing is JSON."""
 
@@ -67,14 +67,6 @@ class FastTrainSettings:
     workers: int = 2
     seed: int = 0
     resume: bool = False
-
-    def to_json(self):
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @property
-    def checkpoint_path(self):
-        return Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.out).parent / "checkpoint"
-
 
 class FastTrainer(keras.Model):
     """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (1,S,S,3), warp (B,8),

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from offline.adain import DEPTHS
+from offline.adain_train import AdaINTrainSettings
 from offline.commands import outputs
 from offline.errors import UserError
 from offline.options import weights_options
@@ -26,28 +27,32 @@ def cli():
     """
 
 
+_train = AdaINTrainSettings()  # the one source of the defaults
+
+
 @cli.command("train")
-@click.option("--content", "content_dir", required=True, type=click.Path(), help="Folder of content photos.")
-@click.option("--style", "style_dir", required=True, type=click.Path(), help="Folder of style images (paintings).")
-@click.option("--depth", type=click.Choice(DEPTHS), default="relu3_1", show_default=True,
+@click.option("--content", required=True, type=click.Path(), help="Folder of content photos.")
+@click.option("--style", required=True, type=click.Path(), help="Folder of style images (paintings).")
+@click.option("--depth", type=click.Choice(DEPTHS), default=_train.depth, show_default=True,
               help="Encoder output: relu4_1 (the paper's) or relu3_1 (lighter, faster).")
-@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total optimizer steps.")
-@click.option("--batch", type=click.IntRange(1), default=4, show_default=True, help="Batch size (paper: 8).")
-@click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Crop size (paper: 256).")
-@click.option("--style-weight", type=float, default=10.0, show_default=True, help="Style loss weight.")
-@click.option("--tv-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--steps", type=click.IntRange(1), default=_train.steps, show_default=True, help="Total optimizer steps.")
+@click.option("--batch", type=click.IntRange(1), default=_train.batch, show_default=True, help="Batch size (paper: 8).")
+@click.option("--size", type=click.IntRange(16), default=_train.size, show_default=True, help="Crop size (paper: 256).")
+@click.option("--style-weight", type=float, default=_train.style_weight, show_default=True, help="Style loss weight.")
+@click.option("--tv-weight", type=click.FloatRange(0), default=_train.tv_weight, show_default=True,
               help="Total-variation weight on the output (0: the paper's loss); smooths the output.")
-@click.option("--lattice-weight", type=click.FloatRange(0), default=0.0, show_default=True,
+@click.option("--lattice-weight", type=click.FloatRange(0), default=_train.lattice_weight, show_default=True,
               help="Weight of a penalty on a 2/4-pixel grid in the output (0: the paper's loss).")
-@click.option("--lr", "learning_rate", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
-@click.option("--decay", type=float, default=5e-5, show_default=True, help="lr / (1 + decay * step).")
+@click.option("--lr", "learning_rate", type=float, default=_train.learning_rate, show_default=True,
+              help="Adam learning rate.")
+@click.option("--decay", type=float, default=_train.decay, show_default=True, help="lr / (1 + decay * step).")
 @weights_options
-@click.option("--out", type=outputs.OutputFolder(), default="runs/adain/model", show_default=True,
+@click.option("--out", type=outputs.OutputFolder(), default=_train.out, show_default=True,
               help="Where the decoder and manifest.json go (a model enters trained/ only when you say so).")
 @click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
               help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=200, show_default=True)
-@click.option("--log-every", type=click.IntRange(1), default=25, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=_train.checkpoint_every, show_default=True)
+@click.option("--log-every", type=click.IntRange(1), default=_train.log_every, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint (decoder + optimizer state).")
 @click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists.")
 @click.option("--mixed-precision", is_flag=True,
@@ -55,32 +60,26 @@ def cli():
 @click.option("--precision-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True,
               help="The half type --mixed-precision uses (bfloat16: AMX/AVX-512 CPUs and recent GPUs).")
 @click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Input pipeline threads.")
-@click.option("--seed", type=int, default=0, show_default=True)
-def train_cmd(content_dir, style_dir, depth, steps, batch, size, style_weight, tv_weight, lattice_weight, learning_rate,
-              decay, weights, weights_dir, out, checkpoint_dir, checkpoint_every, log_every, resume, force,
-              mixed_precision, precision_dtype, exclude, workers, seed):
+@click.option("--workers", type=click.IntRange(1), default=_train.workers, show_default=True,
+              help="Input pipeline threads.")
+@click.option("--seed", type=int, default=_train.seed, show_default=True)
+def train_cmd(weights, weights_dir, force, mixed_precision, precision_dtype, exclude, checkpoint_dir, **options):
     """Train the decoder on content photos x style images (Keras fit; resumable)."""
     import shlex
     import sys
 
     from offline.adain_train import train
 
-    precision = precision_dtype if mixed_precision else "float32"
-    checkpoint_dir = checkpoint_dir or str(Path(out).parent / "checkpoint")
-    if not resume:
-        outputs.check_replaceable(checkpoint_dir, force, "checkpoint", marker="state.json", resumable=True)
-        outputs.check_replaceable(out, force, "model", resumable=True)
-
+    settings = AdaINTrainSettings(weights=weights, weights_dir=weights_dir or "", exclude=tuple(exclude),
+                                  checkpoint_dir=checkpoint_dir or "",
+                                  precision=precision_dtype if mixed_precision else "float32", **options)
+    if not settings.resume:
+        outputs.check_replaceable(settings.checkpoint_path, force, "checkpoint", marker="state.json", resumable=True)
+        outputs.check_replaceable(settings.out, force, "model", resumable=True)
     command = "offline adain " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
         if "train" in sys.argv else None
-    manifest = train(content_dir, style_dir, out, depth=depth, steps=steps, batch=batch, size=size,
-                     style_weight=style_weight, weights=weights, weights_dir=weights_dir, resume=resume,
-                     precision=precision, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                     log_every=log_every, exclude=exclude, workers=workers, seed=seed,
-                     learning_rate=learning_rate, decay=decay, command=command, log=click.echo,
-                     tv_weight=tv_weight, lattice_weight=lattice_weight)
-    click.echo(f"wrote {out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
+    manifest = train(settings, command=command, log=click.echo)
+    click.echo(f"wrote {settings.out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
                f"final {manifest['final_losses']})")
 
 
