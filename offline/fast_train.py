@@ -14,6 +14,8 @@ One step, for a batch of content crops and one style crop (VGG19 frozen, genuine
               noisy frame should give the moved output (W: a small random shift/rotation/zoom)
     loss    = loss_c + style_weight * loss_s + temporal_weight * loss_t
             + lattice_weight * lattice_excess(g)               # no 4-px grid from the pixel shuffle
+            + distill_weight * mse(g, teacher(t))             # optional: the shipped AdaIN decoder's
+                                                              # picture as a dense target (--teacher)
 
 Everything the AdaIN training has carries over: Keras ``fit`` (TensorFlow and JAX), checkpoints
 with optimizer state and ``--resume``, TensorBoard, a NaN guard, a log line with ETA.
@@ -54,6 +56,8 @@ class FastTrainSettings(TrainSettings):
     temporal_weight: float = 50.0
     lattice_weight: float = 20000.0  # the 4-px sub-pixel shuffle must not leave a grid (losses.lattice_excess)
     tv_weight: float = 0.0
+    teacher: str = ""  # an AdaIN relu3_1 model folder whose output is a target too ("": none)
+    distill_weight: float = 100.0  # its weight (per grey level squared)
     learning_rate: float = 1e-3
     decay: float = 1e-4
     photo_styles: float = 0.15  # share of style crops drawn from the photos (a wider range of statistics)
@@ -75,7 +79,7 @@ class FastTrainer(keras.Model):
     weights_name = "network.weights.h5"
 
     def __init__(self, encoder, network, style_weight=10.0, scale_weight=0.5, temporal_weight=50.0,
-                 lattice_weight=20000.0, tv_weight=0.0, **kwargs):
+                 lattice_weight=20000.0, tv_weight=0.0, teacher=None, distill_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.encoder_model = encoder.model
@@ -85,7 +89,11 @@ class FastTrainer(keras.Model):
         self.style_weight, self.scale_weight = float(style_weight), float(scale_weight)
         self.temporal_weight, self.tv_weight = float(temporal_weight), float(tv_weight)
         self.lattice_weight = float(lattice_weight)
-        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("content", "style", "scales", "temporal", "lattice")}
+        self.teacher, self.distill_weight = teacher, float(distill_weight)  # a frozen AdaIN decoder, or None
+        if teacher is not None:
+            teacher.trainable = False
+        names = ("content", "style", "scales", "temporal", "lattice") + (("distill",) if teacher is not None else ())
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in names}
 
     def encode(self, rgb):
         return self.encoder_model(self.encoder.preprocess(rgb), training=False)
@@ -103,7 +111,11 @@ class FastTrainer(keras.Model):
         c = self.encode(content)[self.layer_names[-1]]
         s_stats = [mean_std(s_feats[name]) for name in self.layer_names]
         t = ops.stop_gradient(adain(c, *s_stats[-1]))
-        return {"image": g, "moved": g_moved, "warp": warp, "target": t, "style": style, "style_stats": s_stats}
+        out = {"image": g, "moved": g_moved, "warp": warp, "target": t, "style": style, "style_stats": s_stats}
+        if self.teacher is not None:
+            picture = self.encoder.deprocess(ops.cast(self.teacher(t, training=False), "float32"))
+            out["teacher"] = ops.stop_gradient(ops.clip(picture, 0.0, 255.0))
+        return out
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         g = ops.cast(y_pred["image"], "float32")
@@ -126,6 +138,10 @@ class FastTrainer(keras.Model):
             self.trackers[name].update_state(value)
         loss = loss_c + self.style_weight * (loss_s + self.scale_weight * loss_scales) + self.temporal_weight * loss_t
         loss = loss + self.lattice_weight * lattice
+        if self.teacher is not None:  # its border frame (the decoder paints one) left out
+            distill = mse(g[:, b:-b, b:-b, :], y_pred["teacher"][:, b:-b, b:-b, :])
+            self.trackers["distill"].update_state(distill)
+            loss = loss + self.distill_weight * distill
         if self.tv_weight:
             loss = loss + self.tv_weight * total_variation(g)
         return loss
@@ -198,6 +214,18 @@ def style_statistics(encoder, images, max_side=512):
     return np.stack(out)
 
 
+def load_teacher(folder):
+    """The decoder of an AdaIN relu3_1 model folder (its encoder is ours: VGG19 to relu3_1)."""
+    from offline.adain import build_decoder
+
+    manifest = artifacts.read_manifest(folder, kind="adain")
+    if manifest.get("depth", "relu3_1") != "relu3_1":
+        raise UserError(f"--teacher {folder} is a {manifest.get('depth')} model; the fast model learns from relu3_1")
+    decoder = build_decoder("relu3_1", name="teacher")
+    artifacts.load_weights(decoder, Path(folder) / manifest.get("decoder", "decoder.weights.h5"))
+    return decoder
+
+
 def make_trainer(settings, encoder=None, style_images=None):
     """Encoder, network and compiled trainer; ``style_images`` set the head's input standardisation."""
     s = settings
@@ -206,8 +234,9 @@ def make_trainer(settings, encoder=None, style_images=None):
     _build(network)
     if style_images is not None:
         adapt_head(network.head, style_statistics(encoder, style_images))
+    teacher = load_teacher(s.teacher) if s.teacher else None
     trainer = FastTrainer(encoder, network, s.style_weight, s.scale_weight, s.temporal_weight, s.lattice_weight,
-                          s.tv_weight)
+                          s.tv_weight, teacher=teacher, distill_weight=s.distill_weight)
     schedule = keras.optimizers.schedules.InverseTimeDecay(s.learning_rate, decay_steps=1, decay_rate=s.decay)
     trainer.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=10.0))
     return trainer
@@ -282,7 +311,8 @@ def train(settings, command=None, log=print):
         "steps": step,
         "settings": s.to_json(),
         "loss": "AdaIN content target at relu3_1 + style_weight x (mean/std at relu1_1..relu3_1 + scale_weight x "
-                "the same at 2x and 4x downscaled) + temporal_weight x moved-frame consistency + lattice_weight x lattice_excess",
+                "the same at 2x and 4x downscaled) + temporal_weight x moved-frame consistency + lattice_weight x lattice_excess"
+                + (f" + distill_weight x MSE to the teacher {s.teacher}'s picture" if s.teacher else ""),
         "data": {"content": content_names, "style": style_names, "excluded": list(s.exclude)},
         "encoder": {"model": "vgg19", "layers": list(VGG_LAYERS), "weights": trainer.encoder.weights_source,
                     "weights_file_sha256": trainer.encoder.weights_sha256,

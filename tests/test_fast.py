@@ -249,3 +249,24 @@ def test_cli_train_resume_and_stylize(tmp_path):
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(out)).shape == (70, 80, 3)
     assert code_size() == 544
+
+
+def test_a_teacher_adds_the_distance_to_its_picture(tmp_path):
+    from offline import artifacts
+    from offline.adain import build_decoder
+    from offline.fast_train import make_trainer
+
+    build_decoder("relu3_1").save_weights(tmp_path / "decoder.weights.h5")
+    artifacts.write_manifest(tmp_path, {"depth": "relu3_1"})
+    keras.utils.set_random_seed(0)
+    plain = make_trainer(_settings())
+    taught = make_trainer(_settings(teacher=str(tmp_path), distill_weight=2.0), encoder=plain.encoder)
+    taught.network.set_weights(plain.network.get_weights())
+    x = _batch(32)
+    y = taught(x)
+    inner = lambda a: _np(a)[:, 8:-8, 8:-8, :].astype(np.float64)  # noqa: E731
+    distill = np.mean((inner(y["image"]) - inner(y["teacher"])) ** 2)
+    assert distill > 0
+    np.testing.assert_allclose(float(_np(taught.compute_loss(x, y_pred=y))),
+                               float(_np(plain.compute_loss(x, y_pred=y))) + 2.0 * distill, rtol=1e-4)
+    taught.train_on_batch(x)  # trains with it

@@ -50,6 +50,10 @@ _d = _defaults()
 @click.option("--temporal-weight", type=click.FloatRange(0), default=_d.temporal_weight, show_default=True,
               help="Weight of the moved-frame consistency term (flicker).")
 @click.option("--lattice-weight", type=click.FloatRange(0), default=_d.lattice_weight, show_default=True)
+@click.option("--teacher", type=click.Path(file_okay=False), default=_d.teacher or None,
+              help="An AdaIN relu3_1 model folder (e.g. trained/adain-relu3_1) whose pictures are targets too.")
+@click.option("--distill-weight", type=click.FloatRange(0), default=_d.distill_weight, show_default=True,
+              help="Weight of the teacher's picture (mean squared grey levels).")
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_d.learning_rate,
               show_default=True)
 @click.option("--decay", type=click.FloatRange(0), default=_d.decay, show_default=True, help="lr / (1 + decay * step).")
@@ -74,6 +78,7 @@ def train_cmd(content, style, weights, weights_dir, force, **options):
     for p in content + style:
         if not Path(p).exists():
             raise UserError(f"not found: {p}")
+    options["teacher"] = options["teacher"] or ""
     settings = FastTrainSettings(content=tuple(content), style=tuple(style), weights=weights,
                                  weights_dir=weights_dir or "", exclude=tuple(options.pop("exclude")),
                                  checkpoint_dir=options.pop("checkpoint_dir") or "", **options)
