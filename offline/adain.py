@@ -254,7 +254,90 @@ class StyleStats:
         return f"StyleStats({self.name!r}, channels={self.mean.size})"
 
 
-class Stylizer:
+def check_encoder(encoder, manifest, model_dir, strict=False):
+    """The VGG weights loaded now against those the model was trained with (the manifest's
+    checksum): a warning, or with ``strict`` a UserError, when they differ."""
+    import sys
+
+    expected = manifest.get("encoder", {}).get("weights_sha256")
+    if expected and encoder.weights_source != "random":
+        got = weights_checksum(encoder.model)
+        if got != expected:
+            msg = (f"encoder weights ({encoder.weights_source}) differ from those the model in {model_dir} was "
+                   f"trained with (sha256 {got[:12]} != {expected[:12]}); results will be poor")
+            if strict:
+                raise UserError(msg)
+            print(f"warning: {msg}", file=sys.stderr)
+
+
+class StylizerBase:
+    """What every stylizer shares (AdaIN's ``Stylizer`` and ``offline.fast.FastStylizer``): styles
+    looked up by preset name, ``.npz``, image file or array and cached (``style``), and the compiled
+    still-image function (``frame_function``). A subclass sets ``model_dir``, ``channels`` (numbers
+    in a style), ``depth`` (its name in messages), ``_cache = {}``, ``_fn = None`` and provides
+    ``style_from_image(rgb, name)`` and the pure ``stylize(content, mean, std, alpha)``."""
+
+    @property
+    def styles_dir(self):
+        return self.model_dir / "styles" if self.model_dir else None
+
+    def preset_names(self):
+        d = self.styles_dir
+        return sorted(p.stem for p in d.glob("*.npz")) if d and d.is_dir() else []
+
+    @property
+    def presets(self):
+        """{name: StyleStats} of the presets shipped beside the decoder (``styles/NAME.npz``)."""
+        return {name: self.style(name) for name in self.preset_names()}
+
+    def style(self, source, max_side=512):
+        """StyleStats from a preset name, a ``.npz`` preset, an image file or an RGB array (cached)."""
+        if isinstance(source, StyleStats):
+            return source
+        if isinstance(source, np.ndarray):
+            return self.style_from_image(source)
+        key = (str(source), max_side)
+        if key in self._cache:
+            return self._cache[key]
+        path = Path(source)
+        if path.suffix.lower() == ".npz" and path.is_file():
+            stats = StyleStats.load(path)
+        elif path.is_file():
+            from offline.media import read_image
+
+            stats = self.style_from_image(read_image(path, max_side=max_side), name=path.stem)
+        elif path.is_dir():
+            raise UserError(f"style {source} is a folder: pass its images (or use the CLI, which expands folders)")
+        elif self.styles_dir and (self.styles_dir / f"{source}.npz").is_file():
+            stats = StyleStats.load(self.styles_dir / f"{source}.npz")
+        else:
+            known = ", ".join(self.preset_names()) or "none"
+            raise UserError(f"style not found: {source} (not an image file, not a .npz, not a preset; presets: {known})")
+        if stats.mean.size != self.channels:
+            raise UserError(f"style {source} has {stats.mean.size} numbers; this {self.depth} model needs "
+                            f"{self.channels} (a preset of another model?)")
+        self._cache[key] = stats
+        return stats
+
+    def frame_function(self):
+        """``fn(frame_uint8, style, alpha) -> uint8``, compiled once per frame shape; ``style`` a
+        StyleStats (its arrays are arguments, so switching styles or alpha never retraces)."""
+        from offline.backend import Compiled
+
+        if self._fn is None:
+            self._fn = Compiled(self.stylize)  # stills come in many sizes: no XLA compile per size
+
+        def run(frame, style, alpha=1.0):
+            style = self.style(style)
+            x = np.asarray(frame, np.float32)[None]
+            y = self._fn(x, style.mean.reshape(1, 1, 1, -1), style.std.reshape(1, 1, 1, -1), np.float32(alpha))
+            return _to_uint8(ops.convert_to_numpy(y)[0])
+
+        run.compiled = self._fn
+        return run
+
+
+class Stylizer(StylizerBase):
     """AdaIN inference: encoder + decoder, cached style statistics, alpha, mixing, colour
     preservation and masks. Images are RGB uint8 (H, W, 3) of any size.
 
@@ -291,8 +374,6 @@ class Stylizer:
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
         """A trained decoder folder (``decoder.weights.h5`` + ``manifest.json``; default the shipped
         ``trained/adain-relu3_1``) with the VGG19 encoder it was trained on."""
-        import sys
-
         from offline import artifacts
 
         model_dir = Path(model or DEFAULT_MODEL)
@@ -303,15 +384,7 @@ class Stylizer:
         encoder = build_encoder(depth, weights=weights, weights_dir=weights_dir, precision=precision)
         decoder = build_decoder(depth, dtype=dtype_policy(precision))
         artifacts.load_weights(decoder, model_dir / manifest.get("decoder", "decoder.weights.h5"))
-        expected = manifest.get("encoder", {}).get("weights_sha256")
-        if expected and encoder.weights_source != "random":
-            got = weights_checksum(encoder.model)
-            if got != expected:
-                msg = (f"encoder weights ({encoder.weights_source}) differ from those the decoder in {model_dir} "
-                       f"was trained with (sha256 {got[:12]} != {expected[:12]}); results will be poor")
-                if strict:
-                    raise UserError(msg)
-                print(f"warning: {msg}", file=sys.stderr)
+        check_encoder(encoder, manifest, model_dir, strict)
         return cls(encoder, decoder, depth, model_dir, manifest)
 
     @classmethod
@@ -322,50 +395,6 @@ class Stylizer:
         return cls(encoder, build_decoder(depth, dtype=dtype_policy(precision)), depth, model_dir=model_dir)
 
     # styles ----------------------------------------------------------------------------------------
-    @property
-    def styles_dir(self):
-        return self.model_dir / "styles" if self.model_dir else None
-
-    def preset_names(self):
-        d = self.styles_dir
-        return sorted(p.stem for p in d.glob("*.npz")) if d and d.is_dir() else []
-
-    @property
-    def presets(self):
-        """{name: StyleStats} of the presets shipped beside the decoder (``styles/NAME.npz``)."""
-        return {name: self.style(name) for name in self.preset_names()}
-
-    def resolve_style(self, source, max_side=512):
-        return self.style(source, max_side)
-
-    def style(self, source, max_side=512):
-        """StyleStats from a preset name, a ``.npz`` preset, an image file or an RGB array (cached)."""
-        if isinstance(source, StyleStats):
-            return source
-        if isinstance(source, np.ndarray):
-            return self.style_from_image(source)
-        key = (str(source), max_side)
-        if key in self._cache:
-            return self._cache[key]
-        path = Path(source)
-        if path.suffix.lower() == ".npz" and path.is_file():
-            stats = StyleStats.load(path)
-        elif path.is_file():
-            from offline.media import read_image
-
-            stats = self.style_from_image(read_image(path, max_side=max_side), name=path.stem)
-        elif path.is_dir():
-            raise UserError(f"style {source} is a folder: pass its images (or use the CLI, which expands folders)")
-        elif self.styles_dir and (self.styles_dir / f"{source}.npz").is_file():
-            stats = StyleStats.load(self.styles_dir / f"{source}.npz")
-        else:
-            known = ", ".join(self.preset_names()) or "none"
-            raise UserError(f"style not found: {source} (not an image file, not a .npz, not a preset; presets: {known})")
-        if stats.mean.size != self.channels:
-            raise UserError(f"style {source} has {stats.mean.size} channels; this {self.depth} model needs {self.channels}")
-        self._cache[key] = stats
-        return stats
-
     def style_from_image(self, rgb, name=""):
         feats = self.encode(rgb)
         mean, std = mean_std(feats)
@@ -412,23 +441,6 @@ class Stylizer:
         out = out / ops.maximum(ops.sum(m, axis=-1, keepdims=True), 1e-6)
         y = self.encoder.deprocess(ops.cast(self.decoder(ops.cast(out, feats.dtype)), "float32"))
         return ops.clip(crop(y), 0.0, 255.0)
-
-    def frame_function(self):
-        """``fn(frame_uint8, style, alpha) -> uint8``, compiled once per frame shape; ``style`` a
-        StyleStats (its arrays are arguments, so switching styles or alpha never retraces)."""
-        from offline.backend import Compiled
-
-        if self._fn is None:
-            self._fn = Compiled(self.stylize)
-
-        def run(frame, style, alpha=1.0):
-            style = self.style(style)
-            x = np.asarray(frame, np.float32)[None]
-            y = self._fn(x, style.mean.reshape(1, 1, 1, -1), style.std.reshape(1, 1, 1, -1), np.float32(alpha))
-            return _to_uint8(ops.convert_to_numpy(y)[0])
-
-        run.compiled = self._fn
-        return run
 
     def stylize_image(self, content, style, alpha=1.0, mix=None, preserve_color=False, mask=None):
         """Stylize one RGB image. ``style``: one source or a list (interpolated with ``mix``

@@ -39,9 +39,22 @@ from offline.errors import UserError
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 
+@dataclasses.dataclass
 class TrainSettings:
-    """What every training run's settings do: JSON for manifests and checkpoints, and where the
-    checkpoint goes (beside the model: ``runs/NAME/model`` -> ``runs/NAME/checkpoint``)."""
+    """What every training run has: where it writes, the VGG weights, checkpoints and logging; JSON
+    for manifests and checkpoints; where the checkpoint goes (beside the model: ``runs/NAME/model``
+    -> ``runs/NAME/checkpoint``)."""
+
+    out: str = "runs/model"  # a model enters trained/ only on purpose (--out trained/NAME)
+    checkpoint_dir: str = ""  # default: the folder above out, "checkpoint"
+    exclude: tuple = ()  # held-out image names (globs)
+    weights: str = "imagenet"
+    weights_dir: str = ""
+    checkpoint_every: int = 200
+    log_every: int = 25
+    workers: int = 2
+    seed: int = 0
+    resume: bool = False
 
     def to_json(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -58,8 +71,7 @@ class AdaINTrainSettings(TrainSettings):
 
     content: str = ""  # folder of photos
     style: str = ""  # folder of paintings
-    out: str = "runs/adain/model"  # a model enters trained/ only on purpose (--out trained/NAME)
-    checkpoint_dir: str = ""  # default: the folder above out, "checkpoint"
+    out: str = "runs/adain/model"
     depth: str = "relu3_1"
     steps: int = 2000
     batch: int = 4
@@ -70,14 +82,6 @@ class AdaINTrainSettings(TrainSettings):
     learning_rate: float = 1e-4
     decay: float = 5e-5
     precision: str = "float32"
-    exclude: tuple = ()
-    weights: str = "imagenet"
-    weights_dir: str = ""
-    checkpoint_every: int = 200
-    log_every: int = 25
-    workers: int = 2
-    seed: int = 0
-    resume: bool = False
 
 
 def adain_losses(features, target, style_stats, layer_names):

@@ -28,8 +28,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from offline.adain import STYLE_LAYERS, StyleStats, build_encoder, mix_stats, pad_to_multiple, preserve_colors, \
-    region_masks, weights_checksum
+from offline.adain import (STYLE_LAYERS, StyleStats, StylizerBase, build_encoder, check_encoder, mix_stats,
+                          pad_to_multiple, preserve_colors, region_masks)
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
 from offline.losses import mean_std
@@ -181,7 +181,7 @@ def vgg_statistics(features, names=VGG_LAYERS):
 
 # --- inference ------------------------------------------------------------------------------------
 
-class FastStylizer:
+class FastStylizer(StylizerBase):
     """The fast model behind the same contract as ``offline.adain.Stylizer``: ``style()`` gives a
     cached ``StyleStats`` (here the transformer's code), ``stylize(content, mean, std, alpha)``
     is the pure keras.ops function for a per-frame loop, ``stylize_image`` handles mix, alpha,
@@ -210,8 +210,6 @@ class FastStylizer:
 
     @classmethod
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
-        import sys
-
         from offline import artifacts
 
         model_dir = Path(model or DEFAULT_MODEL)
@@ -222,15 +220,7 @@ class FastStylizer:
         weights_file = model_dir / manifest.get("weights", "network.weights.h5")
         artifacts.load_weights(network, weights_file)
         encoder = build_encoder("relu3_1", weights=weights, weights_dir=weights_dir)
-        expected = manifest.get("encoder", {}).get("weights_sha256")
-        if expected and encoder.weights_source != "random":
-            got = weights_checksum(encoder.model)
-            if got != expected:
-                msg = (f"encoder weights ({encoder.weights_source}) differ from those {model_dir} was trained "
-                       f"with (sha256 {got[:12]} != {expected[:12]}); styles from images will be poor")
-                if strict:
-                    raise UserError(msg)
-                print(f"warning: {msg}", file=sys.stderr)
+        check_encoder(encoder, manifest, model_dir, strict)
         return cls(network, encoder, model_dir, manifest)
 
     @classmethod
@@ -241,50 +231,6 @@ class FastStylizer:
         return cls(network, build_encoder("relu3_1", weights=None), model_dir=model_dir)
 
     # styles ----------------------------------------------------------------------------------------
-    @property
-    def styles_dir(self):
-        return self.model_dir / "styles" if self.model_dir else None
-
-    def preset_names(self):
-        d = self.styles_dir
-        return sorted(p.stem for p in d.glob("*.npz")) if d and d.is_dir() else []
-
-    @property
-    def presets(self):
-        return {name: self.style(name) for name in self.preset_names()}
-
-    resolve_style = None  # set below: the same lookup as style()
-
-    def style(self, source, max_side=512):
-        """StyleStats (the transformer's code) from a preset name, a ``.npz``, an image file or an
-        RGB array; computed once per source and cached."""
-        if isinstance(source, StyleStats):
-            return source
-        if isinstance(source, np.ndarray):
-            return self.style_from_image(source)
-        key = (str(source), max_side)
-        if key in self._cache:
-            return self._cache[key]
-        path = Path(source)
-        if path.suffix.lower() == ".npz" and path.is_file():
-            stats = StyleStats.load(path)
-        elif path.is_file():
-            from offline.media import read_image
-
-            stats = self.style_from_image(read_image(path, max_side=max_side), name=path.stem)
-        elif path.is_dir():
-            raise UserError(f"style {source} is a folder: pass its images (or use the CLI, which expands folders)")
-        elif self.styles_dir and (self.styles_dir / f"{source}.npz").is_file():
-            stats = StyleStats.load(self.styles_dir / f"{source}.npz")
-        else:
-            known = ", ".join(self.preset_names()) or "none"
-            raise UserError(f"style not found: {source} (not an image file, not a .npz, not a preset; presets: {known})")
-        if stats.mean.size != self.channels:
-            raise UserError(f"style {source} has {stats.mean.size} numbers; this fast model needs {self.channels} "
-                            f"(a preset of another model?)")
-        self._cache[key] = stats
-        return stats
-
     def vgg_stats(self, rgb):
         """RGB (H, W, 3) 0..255 -> (1, 896) VGG statistics (the head's input)."""
         from offline.backend import Compiled
@@ -318,22 +264,6 @@ class FastStylizer:
         del n
         return ops.clip(y, 0.0, 255.0)
 
-    def frame_function(self):
-        """``fn(frame_uint8, style, alpha) -> uint8``, compiled once per frame shape."""
-        from offline.backend import Compiled
-
-        if self._fn is None:
-            self._fn = Compiled(self.stylize)  # stills come in many sizes: no XLA compile per size
-
-        def run(frame, style, alpha=1.0):
-            style = self.style(style)
-            x = np.asarray(frame, np.float32)[None]
-            y = self._fn(x, style.mean[None], style.std[None], np.float32(alpha))
-            return _to_uint8(ops.convert_to_numpy(y)[0])
-
-        run.compiled = self._fn
-        return run
-
     def stylize_image(self, content, style, alpha=1.0, mix=None, preserve_color=False, mask=None):
         """Stylize one RGB image (see ``offline.adain.Stylizer.stylize_image``). Returns uint8 RGB."""
         if not 0.0 <= float(alpha) <= 1.0:
@@ -356,9 +286,6 @@ class FastStylizer:
         if preserve_color:
             out = preserve_colors(content, out)
         return out
-
-
-FastStylizer.resolve_style = FastStylizer.style
 
 
 def _build(network):

@@ -41,18 +41,17 @@ from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 @dataclasses.dataclass
 class FastTrainSettings(TrainSettings):
-    """Every setting of a training run: the CLI's defaults, ``train()``'s, and what the manifest
-    stores. Paths are strings so the whole thing is JSON."""
+    """Every setting of a fast-model training run: the CLI's defaults, ``train()``'s, and what the
+    manifest stores (the shipped model's recipe, bar the teacher, which is opt-in)."""
 
-    content: tuple = ()  # folders of photos
-    style: tuple = ()  # folders of paintings
-    out: str = "runs/fast/model"  # a model enters trained/ only on purpose (--out trained/NAME)
-    checkpoint_dir: str = ""  # default: the folder above out, "checkpoint"
+    content: tuple = ()  # folders (or files) of photos
+    style: tuple = ()  # folders (or files) of paintings
+    out: str = "runs/fast/model"
     steps: int = 12000
     batch: int = 4
-    size: int = 160
-    style_weight: float = 10.0
-    scale_weight: float = 0.5  # the 2x and 4x downscaled style terms, each
+    size: int = 128
+    style_weight: float = 5.0
+    scale_weight: float = 0.25  # the 2x and 4x downscaled style terms, each
     temporal_weight: float = 50.0
     lattice_weight: float = 20000.0  # the 4-px sub-pixel shuffle must not leave a grid (losses.lattice_excess)
     tv_weight: float = 0.0
@@ -61,16 +60,10 @@ class FastTrainSettings(TrainSettings):
     learning_rate: float = 1e-3
     decay: float = 1e-4
     photo_styles: float = 0.15  # share of style crops drawn from the photos (a wider range of statistics)
-    exclude: tuple = ()
     widths: tuple = (32, 64)
     blocks: int = 3
-    weights: str = "imagenet"
-    weights_dir: str = ""
     checkpoint_every: int = 100
-    log_every: int = 25
-    workers: int = 2
-    seed: int = 0
-    resume: bool = False
+
 
 class FastTrainer(keras.Model):
     """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (1,S,S,3), warp (B,8),

@@ -347,7 +347,7 @@ def load_styles(stylizer, specs):
     for spec in specs:
         paths = list_images(spec) if Path(spec).is_dir() else [spec]
         for p in paths:
-            stats = stylizer.resolve_style(str(p))
+            stats = stylizer.style(str(p))
             styles.append((Path(p).stem if Path(p).exists() else str(p), stats))
     return styles
 

@@ -64,7 +64,7 @@ class FakeStylizer:
     def __init__(self):
         self.presets = {"warm": stats([200, 120, 60], [40, 30, 20]), "cool": stats([50, 110, 200], [20, 30, 40])}
 
-    def resolve_style(self, spec):
+    def style(self, spec):
         if spec in self.presets:
             return self.presets[spec]
         from offline.media import read_image

@@ -46,38 +46,17 @@ _train = AdaINTrainSettings()  # the one source of the defaults
 @click.option("--lr", "learning_rate", type=float, default=_train.learning_rate, show_default=True,
               help="Adam learning rate.")
 @click.option("--decay", type=float, default=_train.decay, show_default=True, help="lr / (1 + decay * step).")
-@weights_options
-@click.option("--out", type=outputs.OutputFolder(), default=_train.out, show_default=True,
-              help="Where the decoder and manifest.json go (a model enters trained/ only when you say so).")
-@click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
-              help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=_train.checkpoint_every, show_default=True)
-@click.option("--log-every", type=click.IntRange(1), default=_train.log_every, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint (decoder + optimizer state).")
-@click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists.")
+@outputs.training_run_options(_train)
 @click.option("--mixed-precision", is_flag=True,
               help="Mixed precision (Keras policy) for the decoder and the frozen loss network; statistics stay float32.")
 @click.option("--precision-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True,
               help="The half type --mixed-precision uses (bfloat16: AMX/AVX-512 CPUs and recent GPUs).")
-@click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
-@click.option("--workers", type=click.IntRange(1), default=_train.workers, show_default=True,
-              help="Input pipeline threads.")
-@click.option("--seed", type=int, default=_train.seed, show_default=True)
-def train_cmd(weights, weights_dir, force, mixed_precision, precision_dtype, exclude, checkpoint_dir, **options):
+def train_cmd(mixed_precision, precision_dtype, **options):
     """Train the decoder on content photos x style images (Keras fit; resumable)."""
-    import shlex
-    import sys
-
     from offline.adain_train import train
 
-    settings = AdaINTrainSettings(weights=weights, weights_dir=weights_dir or "", exclude=tuple(exclude),
-                                  checkpoint_dir=checkpoint_dir or "",
-                                  precision=precision_dtype if mixed_precision else "float32", **options)
-    if not settings.resume:
-        outputs.check_replaceable(settings.checkpoint_path, force, "checkpoint", marker="state.json", resumable=True)
-        outputs.check_replaceable(settings.out, force, "model", resumable=True)
-    command = "offline adain " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
-        if "train" in sys.argv else None
+    options["precision"] = precision_dtype if mixed_precision else "float32"
+    settings, command = outputs.training_run(AdaINTrainSettings, "adain", options)
     manifest = train(settings, command=command, log=click.echo)
     click.echo(f"wrote {settings.out}/decoder.weights.h5 and manifest.json ({manifest['steps']} steps, "
                f"final {manifest['final_losses']})")

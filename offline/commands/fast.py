@@ -4,15 +4,12 @@ Stylizing, sheets and presets with a fast model go through ``offline adain styli
 --model DIR``, which load whichever kind of model the folder's manifest names.
 """
 
-import shlex
-import sys
 from pathlib import Path
 
 import click
 
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import weights_options
 
 
 def _defaults():
@@ -59,35 +56,17 @@ _d = _defaults()
 @click.option("--decay", type=click.FloatRange(0), default=_d.decay, show_default=True, help="lr / (1 + decay * step).")
 @click.option("--photo-styles", type=click.FloatRange(0, 1), default=_d.photo_styles, show_default=True,
               help="Share of style crops taken from the photos.")
-@click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable).")
-@weights_options
-@click.option("--out", type=outputs.OutputFolder(), default=_d.out, show_default=True,
-              help="Where network.weights.h5 and manifest.json go.")
-@click.option("--checkpoint-dir", type=outputs.OutputFolder(), default=None,
-              help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint].")
-@click.option("--checkpoint-every", type=click.IntRange(1), default=_d.checkpoint_every, show_default=True)
-@click.option("--log-every", type=click.IntRange(1), default=_d.log_every, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint (weights + optimizer state).")
-@click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists.")
-@click.option("--workers", type=click.IntRange(1), default=_d.workers, show_default=True)
-@click.option("--seed", type=int, default=_d.seed, show_default=True)
-def train_cmd(content, style, weights, weights_dir, force, **options):
+@outputs.training_run_options(_d)
+def train_cmd(content, style, **options):
     """Train the fast model against VGG19 features (Keras fit; resumable)."""
     from offline.fast_train import FastTrainSettings, train
 
     for p in content + style:
         if not Path(p).exists():
             raise UserError(f"not found: {p}")
-    options["teacher"] = options["teacher"] or ""
-    settings = FastTrainSettings(content=tuple(content), style=tuple(style), weights=weights,
-                                 weights_dir=weights_dir or "", exclude=tuple(options.pop("exclude")),
-                                 checkpoint_dir=options.pop("checkpoint_dir") or "", **options)
-    ckpt, out = settings.checkpoint_path, Path(settings.out)
-    if not settings.resume:
-        outputs.check_replaceable(ckpt, force, "checkpoint", marker="state.json", resumable=True)
-        outputs.check_replaceable(out, force, "model", resumable=True)
-    command = "offline fast " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
-        if "train" in sys.argv else None
+    options.update(content=tuple(content), style=tuple(style), teacher=options["teacher"] or "")
+    settings, command = outputs.training_run(FastTrainSettings, "fast", options)
+    out = Path(settings.out)
     manifest = train(settings, command=command, log=click.echo)
     click.echo(f"wrote {out}/network.weights.h5 and manifest.json ({manifest['steps']} steps, "
                f"final {manifest['final_losses']})")

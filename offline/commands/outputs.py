@@ -133,3 +133,48 @@ class OutputFileOrFolder(click.ParamType):
             raise UserError(f"output {value}: unknown extension {Path(value).suffix}; give an image file "
                             f"({', '.join(self.extensions)}) or a folder")
         return check_output_folder(value)
+
+
+def training_run_options(defaults):
+    """The options every training command shares (where it writes, checkpoints, logging, weights,
+    held-out images, seed), with defaults from its settings dataclass (``defaults``)."""
+    from offline.options import weights_options
+
+    def decorate(f):
+        for option in reversed([
+            weights_options,
+            click.option("--out", type=OutputFolder(), default=defaults.out, show_default=True,
+                         help="Where the weights and manifest.json go (a model enters trained/ only when you say so)."),
+            click.option("--checkpoint-dir", type=OutputFolder(), default=None,
+                         help="Checkpoints and TensorBoard logs [default: <out>/../checkpoint]."),
+            click.option("--checkpoint-every", type=click.IntRange(1), default=defaults.checkpoint_every,
+                         show_default=True),
+            click.option("--log-every", type=click.IntRange(1), default=defaults.log_every, show_default=True),
+            click.option("--resume", is_flag=True, help="Continue from the checkpoint (weights + optimizer state)."),
+            click.option("--force", is_flag=True, help="Start over although a checkpoint or a model exists."),
+            click.option("--exclude", multiple=True, help="Hold out images whose name matches (glob; repeatable)."),
+            click.option("--workers", type=click.IntRange(1), default=defaults.workers, show_default=True,
+                         help="Input pipeline threads."),
+            click.option("--seed", type=int, default=defaults.seed, show_default=True),
+        ]):
+            f = option(f)
+        return f
+    return decorate
+
+
+def training_run(settings_class, group, options):
+    """Settings from the parsed options, the overwrite policy applied (a checkpoint or a model that
+    exists needs --resume or --force), and the command line as the manifest records it."""
+    import shlex
+    import sys
+
+    force = options.pop("force")
+    settings = settings_class(**{**options, "weights_dir": options.get("weights_dir") or "",
+                                 "checkpoint_dir": options.get("checkpoint_dir") or "",
+                                 "exclude": tuple(options.get("exclude", ()))})
+    if not settings.resume:
+        check_replaceable(settings.checkpoint_path, force, "checkpoint", marker="state.json", resumable=True)
+        check_replaceable(settings.out, force, "model", resumable=True)
+    command = f"offline {group} " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
+        if "train" in sys.argv else None
+    return settings, command
