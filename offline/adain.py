@@ -214,9 +214,6 @@ def _mirror_rows(x, n, before, after, axis):
     return ops.take(x, j, axis=axis)
 
 
-CUSTOM_OBJECTS = {"ReflectionPad": ReflectionPad, "AdaIN": AdaIN}
-
-
 # --- inference: cached styles and the Stylizer ---------------------------------------------------
 
 class StyleStats:

@@ -17,7 +17,7 @@ Weights, in the order a user reaches for them:
 import os
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -140,7 +140,6 @@ class Backbone:
     include_top: bool = False
     weights_source: str = "random"
     weights_sha256: str = None
-    extra: dict = field(default_factory=dict)
 
     def __call__(self, x, training=False):
         return self.model(x, training=training)
@@ -217,15 +216,6 @@ def _feature_layers(model):
     """Names of the layers worth asking for (skip inputs, paddings and the like)."""
     skip = (keras.layers.InputLayer, keras.layers.ZeroPadding2D, keras.layers.Reshape, keras.layers.Dropout)
     return [l.name for l in model.layers if not isinstance(l, skip)]
-
-
-def feature_layer_names(name="vgg19", alpha=1.0, include_top=False):
-    """Every layer name a user may ask for, without loading weights."""
-    key, spec = model_spec(name)
-    kwargs = {"alpha": alpha} if spec.takes_alpha else {}
-    shape = (spec.top_size, spec.top_size, 3) if include_top else (None, None, 3)
-    base = getattr(keras.applications, spec.constructor)(weights=None, include_top=include_top, input_shape=shape, **kwargs)
-    return _feature_layers(base)
 
 
 def _with_average_pooling(model):
