@@ -287,12 +287,15 @@ class StylizerBase:
         """{name: StyleStats} of the presets shipped beside the decoder (``styles/NAME.npz``)."""
         return {name: self.style(name) for name in self.preset_names()}
 
-    def style(self, source, max_side=512):
+    style_size = 512  # longer side style images are read at, unless the caller says otherwise
+
+    def style(self, source, max_side=None):
         """StyleStats from a preset name, a ``.npz`` preset, an image file or an RGB array (cached)."""
         if isinstance(source, StyleStats):
             return source
         if isinstance(source, np.ndarray):
             return self.style_from_image(source)
+        max_side = max_side or self.style_size
         key = (str(source), max_side)
         if key in self._cache:
             return self._cache[key]

@@ -193,6 +193,9 @@ class FastStylizer(StylizerBase):
     """
 
     kind = KIND
+    # the head learned from crops of paintings scaled to 128-320 px: whole paintings read at 256 px
+    # land closer to that than at 512 (held-out style distance 0.42 against 0.48 at step 1900)
+    style_size = 256
     jit_compile = True  # the live loop (one frame size) compiles with XLA (TensorFlow): ~30% faster on a CPU
 
     def __init__(self, network, encoder, model_dir=None, manifest=None):

@@ -110,8 +110,8 @@ def _style_label(s):
 @click.option("--mask", type=click.Path(), default=None, help="Gray mask as big as the content image.")
 @click.option("--style-per-region", is_flag=True, help="With --mask: style k paints region k (mask value k/(K-1)*255).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Resize content so its longer side is SIZE.")
-@click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
-              help="Longer side style images are read at.")
+@click.option("--style-size", type=click.IntRange(16), default=None,
+              help="Longer side style images are read at [default: the model's, 512 AdaIN, 256 fast].")
 @_model_options
 @click.option("-o", "--output", required=True, type=outputs.OutputFileOrFolder(outputs.IMAGE),
               help="Output file (one content) or folder.")
@@ -248,7 +248,7 @@ def _name_tile(name, size):
 
 @cli.command("presets")
 @click.argument("styles", nargs=-1, required=True, type=click.Path())
-@click.option("--style-size", type=click.IntRange(16), default=512, show_default=True,
+@click.option("--style-size", type=click.IntRange(16), default=None,
               help="Longer side the style images are read at.")
 @_model_options
 @click.option("--out", type=outputs.OutputFolder(), default=None,
@@ -282,7 +282,7 @@ def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, 
         stats = st.style(str(p), max_side=style_size)
         stats.name = p.stem
         stats.meta.update({"source": p.name, "source_sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
-                           "style_size": style_size, "encoder": st.encoder.describe(),
+                           "style_size": style_size or st.style_size, "encoder": st.encoder.describe(),
                            "command": "offline adain presets", "model": getattr(st, "kind", "adain")})
         stats.save(folder / f"{p.stem}.npz")
         click.echo(f"{folder / (p.stem + '.npz')}")
