@@ -31,7 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from offline import media  # noqa: E402
-from offline.adain import DEFAULT_MODEL, Stylizer, build_encoder  # noqa: E402
+from offline.artifacts import SHIPPED  # noqa: E402
+from offline.adain import Stylizer, build_encoder  # noqa: E402
 from offline.losses import mean_std  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -102,7 +103,7 @@ def run_peer(peer_python, pairs, workdir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--model", default=str(SHIPPED["adain"]))
     ap.add_argument("--fast-model", default=None, help="also the fast model in this folder (e.g. trained/fast)")
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
     ap.add_argument("--content-dir", default=str(SHARED / "images" / "content"))

@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from offline import backend, media  # noqa: E402
-from offline.adain import DEFAULT_MODEL, Stylizer  # noqa: E402
+from offline.artifacts import SHIPPED  # noqa: E402
+from offline.adain import Stylizer  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -47,7 +48,7 @@ def parse(size):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--model", default=str(SHIPPED["adain"]))
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
     ap.add_argument("--content", default=str(SHARED / "images" / "content" / "ocv_fruits.jpg"))
     ap.add_argument("--style", default=str(SHARED / "images" / "style" / "la_muse.jpg"))

@@ -22,7 +22,6 @@ from offline.errors import UserError
 from offline.losses import EPSILON, mean_std
 
 DEPTHS = ("relu3_1", "relu4_1")
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "trained" / "adain-relu3_1"
 # the style loss layers for each depth: relu1_1 .. the encoder output
 STYLE_LAYERS = {
     "relu3_1": ("relu1_1", "relu2_1", "relu3_1"),
@@ -376,7 +375,7 @@ class Stylizer(StylizerBase):
         ``trained/adain-relu3_1``) with the VGG19 encoder it was trained on."""
         from offline import artifacts
 
-        model_dir = Path(model or DEFAULT_MODEL)
+        model_dir = Path(model or artifacts.SHIPPED["adain"])
         manifest = artifacts.read_manifest(model_dir, kind="adain")
         depth = manifest.get("depth", "relu3_1")
         if depth not in DEPTHS:

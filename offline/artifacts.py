@@ -11,6 +11,7 @@ from pathlib import Path
 from offline.errors import UserError
 
 TRAINED = Path(__file__).resolve().parents[1] / "trained"
+SHIPPED = {"adain": TRAINED / "adain-relu3_1", "fast": TRAINED / "fast"}  # the shipped stylize models
 
 
 def read_manifest(folder, kind=None):

@@ -36,7 +36,7 @@ from offline.errors import UserError, require_file
 from offline.media import VideoWriter, iter_video, read_image, read_video_info, resize, to_uint8, write_gif, write_image
 from offline.options import SIZE, parse_weighted_list, seed_option, weights_options, width_option
 
-DEFAULT_MODEL = "inception_v3"
+DEFAULT_BACKBONE = "inception_v3"
 DREAM_LAYERS = {
     "inception_v3": "mixed3:1.0,mixed5:1.5",
     "mobilenet": "conv_pw_7_relu:1.0,conv_pw_11_relu:1.5",
@@ -89,7 +89,7 @@ def build_ascents(entries, model="inception_v3", width=1.0, weights="imagenet", 
             return load_backbone(key, layers=layers, weights=weights, alpha=width, include_top=include_top,
                                  weights_dir=weights_dir)
         except UserError as e:
-            if key == DEFAULT_MODEL and str(weights).lower() not in ("none", "random"):
+            if key == DEFAULT_BACKBONE and str(weights).lower() not in ("none", "random"):
                 e.message += "; to dream without them: --model mobilenet --width 0.75 (or --weights none)"
             raise
 
@@ -129,7 +129,7 @@ def dream_options(steps, octaves, multiple=False):
 
     def deco(f):
         opts = [
-            click.option("--model", default=DEFAULT_MODEL, show_default=True,
+            click.option("--model", default=DEFAULT_BACKBONE, show_default=True,
                          help="Backbone: inception_v3, mobilenet, vgg19, vgg16."),
             weights_options,
             click.option("--layers", multiple=multiple, default=None,

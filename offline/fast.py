@@ -35,7 +35,6 @@ from offline.errors import UserError
 from offline.losses import mean_std
 
 KIND = "fast"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "trained" / "fast"
 WIDTHS = (32, 64)  # channels at 1/4 and at 1/8 of the frame
 BLOCKS = 3  # residual blocks at 1/8
 MULTIPLE = 8  # frames are padded to a multiple of this (unshuffle by 4, one stride-2 conv)
@@ -215,7 +214,7 @@ class FastStylizer(StylizerBase):
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
         from offline import artifacts
 
-        model_dir = Path(model or DEFAULT_MODEL)
+        model_dir = Path(model or artifacts.SHIPPED["fast"])
         manifest = artifacts.read_manifest(model_dir, kind=KIND)
         arch = manifest.get("architecture", {})
         network = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), dtype=dtype_policy(precision))

@@ -12,8 +12,7 @@ from pathlib import Path
 from offline import artifacts
 from offline.errors import UserError
 
-TRAINED = artifacts.TRAINED
-MODELS = {"fast": TRAINED / "fast", "adain": TRAINED / "adain-relu3_1"}  # --model NAME shorthands
+MODELS = artifacts.SHIPPED  # --model NAME shorthands
 
 
 def resolve_model(model, gpu=False):

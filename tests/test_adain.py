@@ -394,7 +394,9 @@ def test_pure_stylize_function_compiles_and_matches_the_frame_function():
 
 @pytest.mark.shared_data
 def test_the_shipped_model_stylizes_with_its_presets_on_genuine_weights(shared, capsys):
-    from offline.adain import DEFAULT_MODEL
+    from offline.artifacts import SHIPPED
+
+    DEFAULT_MODEL = SHIPPED["adain"]
 
     if not (DEFAULT_MODEL / "manifest.json").is_file():
         pytest.skip("no shipped model")
