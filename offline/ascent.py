@@ -53,7 +53,7 @@ ALIGN = 32  # tile corners land on multiples of the networks' total stride, so f
 # --- objectives (pure data) ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Objective:
+class AscentObjective:
     """What to maximise. ``kind`` is one of layers, channel, class, guide."""
 
     kind: str
@@ -90,7 +90,7 @@ def layers_objective(weights):
     weights = {str(k): float(v) for k, v in dict(weights).items()}
     if not weights:
         raise UserError("no layers to dream with")
-    return Objective("layers", layers=weights)
+    return AscentObjective("layers", layers=weights)
 
 
 def channel_objective(layer, index):
@@ -98,7 +98,7 @@ def channel_objective(layer, index):
     index = int(index)
     if index < 0:
         raise UserError(f"bad channel index {index}: must be >= 0")
-    return Objective("channel", layers={str(layer): 1.0}, channel=index)
+    return AscentObjective("channel", layers={str(layer): 1.0}, channel=index)
 
 
 def class_objective(index, num_classes=1000):
@@ -106,7 +106,7 @@ def class_objective(index, num_classes=1000):
     index = int(index)
     if not 0 <= index < num_classes:
         raise UserError(f"bad class {index}: expected 0..{num_classes - 1}")
-    return Objective("class", class_index=index)
+    return AscentObjective("class", class_index=index)
 
 
 def guide_objective(guide_features, weights=None):
@@ -116,7 +116,7 @@ def guide_objective(guide_features, weights=None):
     ``guide_features``: {layer: array (..., C)} from the guide image (flattened to (M, C))."""
     guide = {str(k): np.asarray(v, np.float32).reshape(-1, np.shape(v)[-1]) for k, v in guide_features.items()}
     weights = {k: float((weights or {}).get(k, 1.0)) for k in guide}
-    return Objective("guide", layers=weights, guide=guide)
+    return AscentObjective("guide", layers=weights, guide=guide)
 
 
 def parse_channel(text):
