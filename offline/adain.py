@@ -19,6 +19,7 @@ from keras import layers, ops
 
 from offline.backbone import dtype_policy, layer_alias, load_backbone
 from offline.errors import UserError
+from offline.media import to_uint8
 from offline.losses import EPSILON, mean_std
 
 DEPTHS = ("relu3_1", "relu4_1")
@@ -330,7 +331,7 @@ class StylizerBase:
             style = self.style(style)
             x = np.asarray(frame, np.float32)[None]
             y = self._fn(x, style.mean.reshape(1, 1, 1, -1), style.std.reshape(1, 1, 1, -1), np.float32(alpha))
-            return _to_uint8(ops.convert_to_numpy(y)[0])
+            return to_uint8(ops.convert_to_numpy(y)[0])
 
         run.compiled = self._fn
         return run
@@ -464,7 +465,7 @@ class Stylizer(StylizerBase):
             means = np.stack([s.mean.reshape(1, 1, -1) for s in styles])[:, None]
             stds = np.stack([s.std.reshape(1, 1, -1) for s in styles])[:, None]
             y = self._fn_masked(x, means, stds, m, np.float32(alpha))
-            out = _to_uint8(ops.convert_to_numpy(y)[0])
+            out = to_uint8(ops.convert_to_numpy(y)[0])
         if preserve_color:
             out = preserve_colors(content, out)
         return out
@@ -496,7 +497,3 @@ def preserve_colors(content, stylized):
     c = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
     y[..., 1:] = c[..., 1:]
     return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
-
-
-def _to_uint8(x):
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)

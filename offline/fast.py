@@ -32,6 +32,7 @@ from offline.adain import (STYLE_LAYERS, StyleStats, StylizerBase, build_encoder
                           pad_to_multiple, preserve_colors, region_masks)
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
+from offline.media import to_uint8
 from offline.losses import mean_std
 
 KIND = "fast"
@@ -284,7 +285,7 @@ class FastStylizer(StylizerBase):
             out = np.zeros(content.shape, np.float32)
             for k, s in enumerate(styles):
                 out += regions[..., k : k + 1] * fn(content, s, alpha).astype(np.float32)
-            out = _to_uint8(out)
+            out = to_uint8(out)
         if preserve_color:
             out = preserve_colors(content, out)
         return out
@@ -293,10 +294,6 @@ class FastStylizer(StylizerBase):
 def _build(network):
     """Create the weights (a subclassed model has none until it is called once)."""
     network([np.zeros((1, MULTIPLE, MULTIPLE, 3), np.float32), np.zeros((1, 896), np.float32)])
-
-
-def _to_uint8(x):
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS):
