@@ -35,6 +35,7 @@ def test_a_command_prints_its_result_and_its_error_without_chatter(tmp_path):
 
 
 def test_sigterm_saves_the_render_so_far_and_exits_130(tmp_path):
+    import select
     import signal
     import time
 
@@ -44,7 +45,9 @@ def test_sigterm_saves_the_render_so_far_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "offline", "texture", str(image), "-o", str(out), "--weights", "none",
                              "--steps", "100000", "--style-layers", "block1_conv1", "--optimizer", "adam"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(10)  # TensorFlow's import and the first steps
+    ready, _, _ = select.select([proc.stdout], [], [], 180)  # the progress bar: the render has begun
+    assert ready, "no progress within 180 s"
+    time.sleep(1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
