@@ -30,13 +30,21 @@ WEIGHTS_DIR_ENV = "STUDIO_WEIGHTS_DIR"
 
 # --- precision -----------------------------------------------------------------------------------
 PRECISIONS = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+SHORT = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}  # the same, as people type them
+
+
+def precision_name(precision):
+    """One spelling: 'fp32'/'float32', 'bf16'/'bfloat16', 'fp16'/'float16' -> Keras' dtype name."""
+    name = SHORT.get(str(precision), str(precision))
+    if name not in PRECISIONS:
+        raise UserError(f"bad precision {precision!r}: expected one of fp32, bf16, fp16 (or float32, bfloat16, "
+                        f"float16)")
+    return name
 
 
 def dtype_policy(precision):
-    """'float32' | 'bfloat16' | 'float16' -> the Keras dtype policy name (None for float32)."""
-    if precision not in PRECISIONS:
-        raise UserError(f"bad precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision]
+    """A precision (either spelling) -> the Keras dtype policy name (None for float32)."""
+    return PRECISIONS[precision_name(precision)]
 
 
 @contextmanager

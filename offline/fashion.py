@@ -17,10 +17,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from offline.commands import outputs
 from offline import backend
 from offline.backbone import built_with
+from offline.commands import outputs
 from offline.errors import UserError
+from offline.options import PRECISION
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -171,7 +172,7 @@ MODELS = {"mlp": build_mlp, "cnn": build_cnn}
 
 def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_dir=None,
           batch_size=128, patience=3, seed=0, learning_rate=2e-3, command=None, verbose=1,
-          extra_callbacks=(), precision="fp32"):
+          extra_callbacks=(), precision="float32"):
     """Train with a checkpoint every epoch; rerunning after an interruption resumes from the last
     finished epoch with the optimizer state. Exports ``model.keras`` and ``manifest.json``."""
     import keras
@@ -185,7 +186,7 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
 
     keras.utils.set_random_seed(seed)
     # bf16 trains ~20% faster on CPUs with AMX/AVX512-BF16; the export is float32 either way.
-    with built_with("bfloat16" if precision == "bf16" else "float32"):
+    with built_with(precision):
         model = MODELS[model_name]()
     steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
@@ -426,7 +427,7 @@ def cli():
 @click.option("--data-dir", default=None, type=click.Path(), help=f"IDX files [default: {DEFAULT_DATA_DIR}, else download].")
 @click.option("--patience", default=3, show_default=True, type=click.IntRange(1), help="Early-stopping patience (epochs).")
 @click.option("--learning-rate", default=2e-3, show_default=True, type=float, help="Peak Adam learning rate (cosine decay).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+@click.option("--precision", type=PRECISION, default="float32", show_default=True,
               help="bf16 mixed precision trains faster on CPUs with AMX/AVX512-BF16 and on GPUs; export is fp32.")
 @click.option("--seed", default=0, show_default=True, type=int)
 def train_cmd(model_name, epochs, batch_size, out_dir, logdir, data_dir, patience, learning_rate, precision, seed):

@@ -73,3 +73,30 @@ def width_option(default=1.0, flag="--width", old="--alpha", dest="width"):
         return click.option(flag, dest, type=float, default=None,
                             help=f"MobileNet width multiplier: 0.25, 0.5, 0.75 or 1.0  [default: {default}]")(wrapper)
     return decorate
+
+
+class PrecisionType(click.ParamType):
+    """A precision in either spelling (fp32/float32, bf16/bfloat16, fp16/float16; ``auto`` where
+    the command picks), passed on as Keras' dtype name (``float32``, ...) or ``auto``."""
+
+    name = "fp32|bf16|fp16"
+
+    def __init__(self, auto=False):
+        self.auto = auto
+        if auto:
+            self.name = "auto|fp32|bf16|fp16"
+
+    def convert(self, value, param, ctx):
+        from offline.backbone import precision_name
+        from offline.errors import UserError
+
+        if self.auto and value == "auto":
+            return value
+        try:
+            return precision_name(value)
+        except UserError as e:
+            self.fail(e.message, param, ctx)
+
+
+PRECISION = PrecisionType()
+PRECISION_AUTO = PrecisionType(auto=True)

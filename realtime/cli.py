@@ -11,7 +11,7 @@ import click
 
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import SIZE, weights_options
+from offline.options import PRECISION_AUTO, SIZE, weights_options
 
 log = logging.getLogger("realtime")
 
@@ -39,7 +39,7 @@ def effect_options(f):
                      help="Features: show this channel instead of the mean over channels (key c)."),
         click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
                      help="Features: opacity of the heat map (keys +/-)."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+        click.option("--precision", type=PRECISION_AUTO, default="auto",
                      show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
         click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
         click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),

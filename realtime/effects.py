@@ -38,13 +38,15 @@ def resolve_precision(precision):
     """``auto`` -> the fastest correct precision here: fp16 on a GPU; on a CPU bf16 where it has
     native bfloat16 arithmetic (AVX-512 BF16 or AMX: measured 1.6x faster for the fast model),
     else fp32 (emulated bfloat16 is slower than fp32; BENCHMARKS.md)."""
+    from offline.backbone import precision_name
+
     if precision != "auto":
-        return precision
+        return precision_name(precision)
     from offline import backend
 
     if backend.has_gpu():
-        return "fp16"
-    return "bf16" if cpu_has_bf16() else "fp32"
+        return "float16"
+    return "bfloat16" if cpu_has_bf16() else "float32"
 
 
 def cpu_has_bf16():
@@ -58,11 +60,6 @@ def cpu_has_bf16():
     except OSError:
         pass
     return False
-
-
-def _precision_name(precision):
-    """fp32/fp16/bf16 (the realtime CLI's spelling) -> float32/float16/bfloat16 (offline's)."""
-    return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}[precision]
 
 
 class Effect:
@@ -110,7 +107,7 @@ class FeaturesEffect(Effect):
             Key("+=", "alpha+", "blend", "more heat map"), Key("-_", "alpha-", "blend", "less heat map"))
 
     def __init__(self, backbone="mobilenet", layers=None, layer=None, alpha=0.75, weights="imagenet",
-                 weights_dir=None, precision="fp32", blend=0.6, colormap=cv2.COLORMAP_INFERNO, channel=None):
+                 weights_dir=None, precision="float32", blend=0.6, colormap=cv2.COLORMAP_INFERNO, channel=None):
         from offline.backbone import load_backbone, model_spec
 
         key, _ = model_spec(backbone)
@@ -121,7 +118,7 @@ class FeaturesEffect(Effect):
         if start not in self.layers:
             self.layers.append(start)
         self.backbone = load_backbone(key, layers=self.layers, weights=weights, alpha=alpha, weights_dir=weights_dir,
-                                      precision=_precision_name(precision))
+                                      precision=precision)
         self.layer_index = self.layers.index(start)
         self.channel = channel  # None: mean over channels
         self.blend = blend
@@ -365,7 +362,7 @@ def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="a
         from offline import backend
         from offline.stylizers import load_stylizer
 
-        stylizer = load_stylizer(model, weights=weights, weights_dir=weights_dir, precision=_precision_name(precision),
+        stylizer = load_stylizer(model, weights=weights, weights_dir=weights_dir, precision=precision,
                                  gpu=backend.has_gpu())
         return StylizeEffect(stylizer, load_styles(stylizer, style), alpha=alpha, smooth=smooth)
     raise UserError(f"unknown effect {name!r}; choose one of: {', '.join(EFFECTS)}")

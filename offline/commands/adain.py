@@ -12,7 +12,7 @@ from offline.adain import DEPTHS
 from offline.adain_train import AdaINTrainSettings
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import weights_options
+from offline.options import PRECISION, weights_options
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
@@ -63,7 +63,7 @@ def train_cmd(mixed_precision, precision_dtype, **options):
 
 
 def _model_options(f):
-    f = click.option("--precision", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+    f = click.option("--precision", type=PRECISION, default="float32", show_default=True,
                      help="Compute dtype (bfloat16 is much faster on CPUs with AMX/AVX-512 BF16).")(f)
     f = weights_options(f)
     f = click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
