@@ -22,9 +22,8 @@ import time  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--output", required=True, help="screenshot PNG")
-    ap.add_argument("--frames", type=int, default=400, help="frames the run lasts")
-    ap.add_argument("--at", type=float, default=None, help="seconds after start to take the screenshot "
-                                                           "[when the run has warmed up: half its length]")
+    ap.add_argument("--frames", type=int, default=800, help="frames the run lasts")
+    ap.add_argument("--at", type=float, default=20.0, help="seconds after the start to take the screenshot")
     ap.add_argument("--screen", default="1280x720")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -35,15 +34,11 @@ def main():
     time.sleep(1.5)
     env = {**os.environ, "DISPLAY": display}
     cmd = [sys.executable, "-m", "realtime", "run", *run_args, "--max-frames", str(a.frames), "--json"]
-    t0 = time.time()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # wait for the window: the log line "... warm-up ..." comes when the effect is compiled
-        while proc.poll() is None and time.time() - t0 < 120:
-            line = proc.stderr.readline()
-            if "warm-up" in line:
-                break
-        time.sleep(a.at if a.at is not None else 4.0)
+        # the run logs quietly (--json), so wait for its window: TensorFlow's import, the model,
+        # the warm-up, then a few seconds of frames
+        time.sleep(a.at)
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", a.screen, "-i", display,
                         "-frames:v", "1", a.output], env=env, check=True)
         out, err = proc.communicate(timeout=600)

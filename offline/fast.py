@@ -65,8 +65,9 @@ class Modulate(layers.Layer):
     def call(self, x, code_mean, code_std):
         f = ops.cast(x, "float32")
         m, s = mean_std(f)
-        target_mean = code_mean[:, None, None, self.offset : self.offset + self.channels]
-        target_std = code_std[:, None, None, self.offset : self.offset + self.channels]
+        # the code arrives in the compute dtype under a mixed policy (Keras casts layer inputs)
+        target_mean = ops.cast(code_mean[:, None, None, self.offset : self.offset + self.channels], "float32")
+        target_std = ops.cast(code_std[:, None, None, self.offset : self.offset + self.channels], "float32")
         return ops.cast((f - m) / s * target_std + target_mean, x.dtype)
 
     def compute_output_shape(self, shape, *_):

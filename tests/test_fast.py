@@ -270,3 +270,10 @@ def test_a_teacher_adds_the_distance_to_its_picture(tmp_path):
     np.testing.assert_allclose(float(_np(taught.compute_loss(x, y_pred=y))),
                                float(_np(plain.compute_loss(x, y_pred=y))) + 2.0 * distill, rtol=1e-4)
     taught.train_on_batch(x)  # trains with it
+
+
+def test_mixed_precision_stylizes():
+    # Keras casts layer inputs to the compute dtype: the style code arrives in bfloat16 there
+    st = FastStylizer.random(precision="bfloat16")
+    out = st.stylize_image(_image(24, 32), st.style(_image(32, 32, 1)))
+    assert out.shape == (24, 32, 3) and out.dtype == np.uint8
