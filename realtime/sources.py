@@ -61,7 +61,7 @@ class DemoSource:
 
     def read(self):
         w, h = self.size
-        s = self.t / self.fps
+        s = self.t / (self.fps or 30.0)  # the pattern moves as at 30 FPS when unpaced (--fps 0)
         self.t += 1
         x, y = self._xx, self._yy
         v = np.sin(9 * x + s) + np.sin(7 * y - 1.3 * s) + np.sin(6 * (x + y) + 0.7 * s)

@@ -513,3 +513,11 @@ def test_a_killed_recordings_leftover_is_removed_on_the_next_start(tmp_path):
     os.utime(other, (time.time() - 120, time.time() - 120))
     Recorder(tmp_path / "show.mp4", 10)
     assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_an_unpaced_demo_source_still_moves():
+    from realtime.sources import open_source
+
+    src = open_source("demo", (64, 48), fps=0)
+    a, b = src.read(), src.read()
+    assert a.shape == (48, 64, 3) and np.abs(a.astype(int) - b).mean() > 0
