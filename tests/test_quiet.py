@@ -52,3 +52,15 @@ def test_sigterm_saves_the_render_so_far_and_exits_130(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert out.is_file() and "Traceback" not in err
+
+
+def test_every_package_is_installed_by_pyproject():
+    # `pip install .` installs only the packages listed: a missing subpackage breaks the console scripts
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "pyproject.toml").read_text()
+    listed = text.split("packages = [", 1)[1].split("]", 1)[0]
+    for init in list((root / "offline").rglob("__init__.py")) + list((root / "realtime").rglob("__init__.py")):
+        name = ".".join(init.parent.relative_to(root).parts)
+        assert f'"{name}"' in listed, f"{name} is not in pyproject's packages"
