@@ -58,9 +58,9 @@ class Modulate(layers.Layer):
     """Instance normalisation, then the style's per-channel std and mean taken from a slice of the
     code (``mean`` at ``offset``, ``std`` at ``offset`` in the second half). Statistics in float32."""
 
-    def __init__(self, offset, channels, total, **kwargs):
+    def __init__(self, offset, channels, **kwargs):
         super().__init__(**kwargs)
-        self.offset, self.channels, self.total = int(offset), int(channels), int(total)
+        self.offset, self.channels = int(offset), int(channels)
 
     def call(self, x, code_mean, code_std):
         f = ops.cast(x, "float32")
@@ -74,7 +74,7 @@ class Modulate(layers.Layer):
         return shape
 
     def get_config(self):
-        return {**super().get_config(), "offset": self.offset, "channels": self.channels, "total": self.total}
+        return {**super().get_config(), "offset": self.offset, "channels": self.channels}
 
 
 class DepthToSpace(layers.Layer):
@@ -110,7 +110,7 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, name="transforme
 
     def mod(x):
         i = next(k)
-        return Modulate(offsets[i], channels[i], total, dtype=dtype, name=f"mod{i}")(x, code_mean, code_std)
+        return Modulate(offsets[i], channels[i], dtype=dtype, name=f"mod{i}")(x, code_mean, code_std)
 
     def conv(x, filters, size=3, strides=1, name=None):
         return layers.Conv2D(filters, size, strides=strides, padding="same", dtype=dtype, name=name)(x)
@@ -170,6 +170,13 @@ class FastNetwork(keras.Model):
 def adapt_head(head, vgg_stats):
     """Set the head's input standardisation from the VGG statistics (N, 896) of the training styles."""
     head.get_layer("standardize").adapt(np.log1p(np.maximum(np.asarray(vgg_stats, np.float32), 0.0)))
+
+
+def statistics_function(encoder):
+    """RGB batch 0..255 -> its VGG statistics (N, 896), compiled: the style side's expensive half."""
+    from offline.backend import Compiled
+
+    return Compiled(lambda im: vgg_statistics(encoder(encoder.preprocess(im))))
 
 
 def vgg_statistics(features, names=VGG_LAYERS):
@@ -237,15 +244,12 @@ class FastStylizer(StylizerBase):
     # styles ----------------------------------------------------------------------------------------
     def vgg_stats(self, rgb):
         """RGB (H, W, 3) 0..255 -> (1, 896) VGG statistics (the head's input)."""
-        from offline.backend import Compiled
-
         x = np.asarray(rgb, np.float32)
         x = x[None] if x.ndim == 3 else x
         if min(x.shape[1:3]) < 8:
             raise UserError(f"style image is {x.shape[2]}x{x.shape[1]}: at least 8x8 pixels are needed")
         if self._stats_fn is None:
-            enc = self.encoder
-            self._stats_fn = Compiled(lambda im: vgg_statistics(enc(enc.preprocess(im))))
+            self._stats_fn = statistics_function(self.encoder)
         return self._stats_fn(x)
 
     def style_from_image(self, rgb, name=""):
@@ -257,7 +261,6 @@ class FastStylizer(StylizerBase):
     def stylize(self, content, mean, std, alpha=1.0):
         """Pure keras.ops: float RGB 0..255 (N, H, W, 3) of any size -> float RGB 0..255, clipped.
         ``mean``/``std`` are the code, any shape with N x D numbers; ``alpha`` blends with the frame."""
-        n = ops.shape(content)[0]
         padded, crop = pad_to_multiple(content, self.multiple, self.margin)
         mean = ops.reshape(ops.cast(mean, "float32"), (-1, self.channels))
         std = ops.reshape(ops.cast(std, "float32"), (-1, self.channels))
@@ -265,7 +268,6 @@ class FastStylizer(StylizerBase):
         if not (isinstance(alpha, (int, float)) and alpha == 1.0):
             alpha = ops.cast(alpha, "float32")
             y = alpha * y + (1.0 - alpha) * ops.cast(content, "float32")
-        del n
         return ops.clip(y, 0.0, 255.0)
 
     def stylize_image(self, content, style, alpha=1.0, mix=None, preserve_color=False, mask=None):

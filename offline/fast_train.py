@@ -35,7 +35,7 @@ from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
                                  adain_losses, augment, load_checkpoint, load_folder)
 from offline.errors import UserError
-from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, adapt_head, describe, vgg_statistics
+from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, adapt_head, describe, statistics_function, vgg_statistics
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 
@@ -196,10 +196,8 @@ class FastDataset(keras.utils.PyDataset):
 
 
 def style_statistics(encoder, images, max_side=512):
-    """VGG statistics (N, 896) of whole style images read as inference reads them."""
-    from offline.backend import Compiled
-
-    fn = Compiled(lambda im: vgg_statistics(encoder(encoder.preprocess(im))))
+    """VGG statistics (N, 896) of whole style images (the head's standardisation is fitted on them)."""
+    fn = statistics_function(encoder)
     out = []
     for im in images:
         im = media.fit_max_side(im, max_side) if max(im.shape[:2]) > max_side else im
