@@ -29,7 +29,7 @@ def main():
 
     from offline import backend
     from realtime.benchmark import benchmark
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
 
     info = {"backend": backend.name(), "gpu": backend.has_gpu(), "keras": keras.__version__,
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -17,7 +17,11 @@ import numpy as np
 @click.argument("dreamed", nargs=-1, required=True)
 def main(source, dreamed):
     from offline import dream
-    from offline.media import iter_video, resize
+    from offline.media import resize
+    from offline.video import decode
+
+    def iter_video(path):
+        return (f.rgb for f in decode(path))
 
     print("| output | frames | dream change per frame (flow-aligned, grey levels) | dream strength |")
     print("|---|---|---|---|")

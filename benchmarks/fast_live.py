@@ -152,7 +152,7 @@ def main():
     args = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.size or ["640x360", "1280x720"])]
     from realtime.benchmark import benchmark
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
 
     weights_dir = os.environ.get("STUDIO_WEIGHTS_DIR")
     result = {"machine": {"cores": os.cpu_count()}, "speed": [], "flicker": {}, "date": time.strftime("%Y-%m-%d")}

@@ -30,7 +30,7 @@ from offline.options import SIZE
 def main(source, size, frames, fps, effects, precision, model):
     from offline.errors import UserError
     from realtime.benchmark import benchmark
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
 
     rows = []
     for name in effects.split(","):

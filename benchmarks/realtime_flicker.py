@@ -48,7 +48,7 @@ class Identity:
 
 def smoothing_cost_ms(size, frames=50):
     """Milliseconds per frame the smoothing adds, at ``size``, on its own (identity stylizer)."""
-    from realtime.effects import StylizeEffect
+    from offline.effects import StylizeEffect
 
     style = [("x", type("S", (), {"mean": np.zeros(3, np.float32), "std": np.ones(3, np.float32)}))]
     image = np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
@@ -75,7 +75,7 @@ def smoothing_cost_ms(size, frames=50):
 @click.option("--cost-only", is_flag=True, help="Only time the smoothing itself at 640x360 and 1280x720.")
 def main(videos, still, size, frames, smooth, style, model, cost_only):
     from offline.media import read_image, resize
-    from realtime.effects import StylizeEffect, build_effect
+    from offline.effects import StylizeEffect, build_effect
     from realtime.sources import VideoSource
 
     if cost_only:

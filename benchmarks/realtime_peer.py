@@ -57,7 +57,7 @@ def flicker(frames):
 @click.option("--peer-python", default="/tmp/stl-venv/bin/python", show_default=True)
 @click.option("--model", default=None, help="AdaIN model folder (default: trained/adain-relu3_1).")
 def main(source, size, frames, peer_python, model):
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
     from realtime.sources import VideoSource
 
     src = VideoSource(source, size)

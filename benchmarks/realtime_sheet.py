@@ -27,7 +27,7 @@ from offline.options import SIZE
 def main(video, size, frame_index, styles, model, out):
     from offline.errors import UserError
     from offline.media import labelled_sheet, write_image
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
     from realtime.sinks import draw_hud
     from realtime.sources import DemoSource, VideoSource
 

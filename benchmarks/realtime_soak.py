@@ -25,7 +25,7 @@ from offline.options import SIZE
 @click.option("--every", type=int, default=1000)
 @click.option("--fps", type=float, default=None, help="Source pace (default: the file's own).")
 def main(source, effect, size, frames, every, fps):
-    from realtime.effects import build_effect
+    from offline.effects import build_effect
     from realtime.loop import run
     from realtime.sinks import rss_mb
     from realtime.sources import LatestFrame, open_source

@@ -17,7 +17,9 @@ COMMANDS = {
     "viz": ("offline.visualize:cli", "CNN visualisation: filters, feature maps, saliency, maximisation."),
     "dream": ("offline.dream:dream_cmd", "DeepDream a still image."),
     "zoom": ("offline.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
-    "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video."),
+    "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
+    "render": ("offline.commands.render:render_cmd",
+               "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
     "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
     "fast": ("offline.commands.fast:cli", "The fast arbitrary-style model for live video on CPUs: train."),
 }

@@ -32,8 +32,10 @@ import numpy as np
 from offline.commands import outputs
 from offline.commands import outputs as commands_outputs  # zoom's parameter is called outputs
 from offline import ascent as asc
-from offline.errors import UserError, require_file
-from offline.media import VideoWriter, iter_video, read_image, read_video_info, resize, to_uint8, write_gif, write_image
+from offline.errors import UserError
+from offline.media import read_image, resize, to_uint8, write_gif, write_image
+from offline.render import WorkFolder
+from offline.video import VideoWriter
 from offline.options import SIZE, parse_weighted_list, seed_option, weights_options, width_option
 
 DEFAULT_BACKBONE = "inception_v3"
@@ -227,48 +229,11 @@ def dream_cmd(image, output, noise, size, max_side, model, width, weights, weigh
 
 # --- frames kept on disk (resume) ----------------------------------------------------------------
 
-class FrameStore:
-    """Finished frames as PNGs in a work folder plus ``render.json`` (the settings they came from).
+class FrameStore(WorkFolder):
+    """Finished zoom frames as PNGs in a work folder plus ``render.json`` (see ``WorkFolder``)."""
 
-    A render resumes at the first missing frame; settings that would change the frames must match."""
-
-    def __init__(self, folder, settings, resume=False, fresh=False):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        meta = self.folder / "render.json"
-        have = self.done()
-        if have and fresh:
-            for p in self.folder.glob("frame_*.png"):
-                p.unlink()
-            have = 0
-        if have and not resume:
-            raise UserError(f"{self.folder} already holds {have} finished frames: pass --resume to continue "
-                            f"the render, --fresh to start over, or another --work folder")
-        if have and meta.exists():
-            try:
-                old = json.loads(meta.read_text())
-                if not isinstance(old, dict):
-                    raise ValueError("not a JSON object")
-            except (OSError, UnicodeDecodeError, ValueError) as e:
-                raise UserError(f"cannot resume: {meta} is damaged ({type(e).__name__}); use --fresh to start over "
-                                f"or another --work folder") from None
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            if diff:
-                raise UserError(f"cannot resume: {self.folder} was rendered with other settings ({', '.join(diff)}); "
-                                f"use --fresh or another --work folder")
-        from offline.media import atomic_write_text
-
-        atomic_write_text(meta, json.dumps(settings, indent=1, sort_keys=True))
-
-    def path(self, i):
-        return self.folder / FRAME_PATTERN.format(i)
-
-    def done(self):
-        """How many frames are finished (frames 0..n-1 all present)."""
-        n = 0
-        while self.path(n).exists():
-            n += 1
-        return n
+    pattern = FRAME_PATTERN
+    noun = "frames"
 
     def read(self, i):
         return read_image(self.path(i))
@@ -432,22 +397,73 @@ def _gray(frame):
     return cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2GRAY)
 
 
+class DreamEffect:
+    """DeepDream as a per-frame effect for ``offline render`` (the interface of
+    ``offline.effects.Effect``): each frame starts from a blend of itself and the previous dreamed
+    frame warped onto it by optical flow (``carry``: that frame's weight), so the hallucinations
+    stick to the moving scene instead of flickering. Each frame's jitter is seeded by its index."""
+
+    name = "dream"
+
+    def __init__(self, ascent, carry=0.5, flow=True, seed=0):
+        if not 0.0 <= carry < 1.0:
+            raise UserError(f"--carry must be in [0, 1), got {carry}")
+        self.ascent, self.carry, self.flow, self.seed = ascent, float(carry), bool(flow), seed
+        self.index = 0
+        self._prev = None  # (previous source frame, previous dreamed frame)
+
+    def warmup(self, size):
+        return 0.0
+
+    def prime(self, source, output):
+        self._prev = (np.asarray(source), np.asarray(output))
+
+    def __call__(self, image):
+        start = np.asarray(image, np.float32)
+        if self._prev is not None and self.carry > 0:
+            prev_src, prev_dream = self._prev
+            if prev_src.shape == image.shape:
+                carried = flow_warp(prev_dream, _gray(prev_src), _gray(image)) if self.flow else prev_dream
+                start = self.carry * carried.astype(np.float32) + (1.0 - self.carry) * start
+        self.ascent.rng = np.random.default_rng([self.seed, self.index])
+        frame = to_uint8(self.ascent.run(start))
+        self._prev = (image, frame)
+        self.index += 1
+        return frame
+
+    def label(self):
+        return f"dream carry {self.carry:g}{'' if self.flow else ' (no flow)'}"
+
+
+def build_dream_effect(layers=None, channel=None, class_index=None, model=DEFAULT_BACKBONE, width=1.0,
+                       weights="imagenet", weights_dir=None, guide=None, octaves=2, octave_scale=1.4, steps=5,
+                       step_size=0.01, tile=512, jitter=32, seed=0, carry=0.5, flow=True):
+    """The dream effect from its options (one objective); loads the backbone."""
+    entries = objective_entries(layers, channel, class_index)
+    if len(entries) > 1:
+        raise UserError("choose one of --layers, --channel, --class")
+    config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
+    guide_img = read_image(guide, max_side=224) if guide else None
+    (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
+    return DreamEffect(ascent, carry, flow, seed)
+
+
 @click.command("dream-video")
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.VIDEO), help="Output video (.mp4, .avi).")
-@click.option("--blend", type=float, default=0.5, show_default=True,
+@click.option("-o", "--output", required=True, type=outputs.OutputFile((".mp4",)), help="Output video (.mp4).")
+@click.option("--blend", "--carry", "carry", type=float, default=0.5, show_default=True,
               help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.")
 @click.option("--no-flow", is_flag=True, help="Blend without optical-flow warping (to compare).")
 @click.option("--size", type=SIZE, default=None, help="Resize frames to WxH [source size].")
-@click.option("--max-frames", type=int, default=None, help="Only the first N frames (previews).")
-@click.option("--work", type=click.Path(file_okay=False), default=None, help="Frames folder [OUT.frames beside the output].")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Only the first N frames (previews).")
+@click.option("--work", type=click.Path(), default=None, help="Chunks folder [OUT.chunks beside the output].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
-@click.option("--fresh", is_flag=True, help="Delete the work folder's frames and start over.")
+@click.option("--fresh", is_flag=True, help="Delete the work folder's chunks and start over.")
 @dream_options(steps=5, octaves=2)
-def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resume, fresh, model, width, weights,
+def dream_video_cmd(video, output, carry, no_flow, size, max_frames, work, resume, fresh, model, width, weights,
                     weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps, step_size, tile,
                     jitter, seed):
-    """DeepDream every frame of VIDEO, keeping its frame rate and length.
+    """DeepDream every frame of VIDEO, with its sound: `offline render VIDEO --effect dream`.
 
     Each frame starts from a blend of itself and the previous dreamed frame warped by optical flow,
     so the hallucinations stick to the moving scene instead of flickering.
@@ -456,57 +472,18 @@ def dream_video_cmd(video, output, blend, no_flow, size, max_frames, work, resum
     Example:
       offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
     """
-    outputs.check_not_inputs([output], [video])
-    require_file(video, "video")
-    if not 0.0 <= blend < 1.0:
-        raise UserError(f"--blend must be in [0, 1), got {blend}")
-    count, fps, (w, h) = read_video_info(video)
-    if count <= 0 and w <= 0:
-        raise UserError(f"no frames in video: {video}")
-    total = min(count, max_frames) if max_frames else count
-    entries = objective_entries(layers, channel, class_index)
-    if len(entries) > 1:
-        raise UserError("choose one of --layers, --channel, --class")
-    config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
-    settings = _render_settings(kind="dream-video", video=str(video), blend=blend, flow=not no_flow,
-                                size=list(size) if size else None, entries=entries, guide=guide, model=model,
-                                width=width, weights=str(weights), octaves=octaves, octave_scale=octave_scale,
-                                steps=steps, step_size=step_size, tile=tile, jitter=jitter, seed=seed)
-    store = FrameStore(_work_folder(None if work is None else work, output), settings, resume, fresh)
-    guide_img = read_image(guide, max_side=224) if guide else None
-    (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
-    n = render_video(store, iter_video(video), ascent, total, blend, not no_flow, size, seed)
-    write_outputs([output], store, n, fps)
+    from offline import video as video_io
+    from offline.render import RenderSettings, render
 
-
-def render_video(store, source_frames, ascent, total, blend=0.5, flow=True, size=None, seed=0):
-    """Dream the source frames not yet in ``store``; returns the number of frames in the store."""
-    first = store.done()
-    if first:
-        click.echo(f"resuming at frame {first} ({store.folder})")
-    bar = _Progress(total, unit="frame") if total else None
-    prev_src, prev_dream, n = None, None, 0
-    for i, src in enumerate(source_frames):
-        if total and i >= total:
-            break
-        if size:
-            src = resize(src, size)
-        n = i + 1
-        if i < first:
-            prev_src = src
-            continue
-        if i == first and first:
-            prev_dream = store.read(first - 1)
-        start = src.astype(np.float32)
-        if prev_dream is not None and blend > 0:
-            carried = flow_warp(prev_dream, _gray(prev_src), _gray(src)) if flow else prev_dream
-            start = blend * carried.astype(np.float32) + (1.0 - blend) * start
-        ascent.rng = np.random.default_rng([seed, i])
-        frame = to_uint8(ascent.run(start))
-        store.write(i, frame)
-        prev_src, prev_dream = src, frame
-        if bar:
-            bar(i + 1, total, ascent.last_loss)
-    if n == 0:
-        raise UserError("no frames could be read from the video")
-    return n
+    outputs.check_not_inputs([output], [video, guide])
+    if not 0.0 <= carry < 1.0:
+        raise UserError(f"--blend must be in [0, 1), got {carry}")
+    info = video_io.probe(video)
+    dream = dict(layers=layers, channel=channel, class_index=class_index, model=model, width=width,
+                 weights=str(weights), guide=guide, octaves=octaves, octave_scale=octave_scale, steps=steps,
+                 step_size=step_size, tile=tile, jitter=jitter, seed=seed, carry=carry, flow=not no_flow)
+    duration = max_frames / info.fps if max_frames else None
+    settings = RenderSettings(input=str(video), effect="dream", size=tuple(size) if size else None,
+                              duration=duration, effect_settings=dream).check()
+    effect = build_dream_effect(weights_dir=weights_dir, **dream)
+    click.echo(render(settings, effect, output, work, resume, fresh, log=click.echo).line())

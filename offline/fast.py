@@ -38,6 +38,9 @@ from offline.losses import mean_std
 KIND = "fast"
 WIDTHS = (32, 64)  # channels at 1/4 and at 1/8 of the frame
 BLOCKS = 3  # residual blocks at 1/8
+OUTPUTS = ("resize", "shuffle")
+OUTPUT = "resize"  # new models; a manifest without "output" is the first model's "shuffle"
+HALF_CHANNELS = 12  # channels of the "resize" output's 3x3 conv at 1/2 resolution
 MULTIPLE = 8  # frames are padded to a multiple of this (unshuffle by 4, one stride-2 conv)
 VGG_LAYERS = tuple(layer_alias(n) for n in STYLE_LAYERS["relu3_1"])  # block1_conv1 .. block3_conv1
 
@@ -96,9 +99,97 @@ class DepthToSpace(layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
-def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, name="transformer"):
+class SpaceToDepth(layers.Layer):
+    """(N, b*H, b*W, C) -> (N, H, W, b*b*C)."""
+
+    def __init__(self, block, **kwargs):
+        super().__init__(**kwargs)
+        self.block = int(block)
+
+    def call(self, x):
+        return ops.space_to_depth(x, self.block)
+
+    def compute_output_shape(self, s):
+        b = self.block
+        shrink = lambda v: None if v is None else v // b  # noqa: E731
+        return (s[0], shrink(s[1]), shrink(s[2]), s[3] * b * b)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def _phase_taps(upsample):
+    """(2, 3, 3, k) numbers: output phase p of a 3-tap 'same' correlation at 2x resolution, tap t,
+    expressed on the half-resolution grid at offset j (-1, 0, 1), for input kind k.
+
+    ``upsample``: the 2x input is the bilinear (half-pixel) upsampling of a half-resolution signal a,
+    u[2q] = 3/4 a[q] + 1/4 a[q-1], u[2q+1] = 3/4 a[q] + 1/4 a[q+1]; k has one entry.
+    Otherwise the 2x input x is read through space-to-depth, x[2q+r] = X_r[q]; k = r (2 entries)."""
+    taps = np.zeros((2, 3, 3, 1 if upsample else 2), np.float32)
+    for p in range(2):
+        for t in range(3):
+            q, r = divmod(p + t - 1, 2)  # the 2x position p+t-1 as 2q+r
+            if upsample:
+                taps[p, t, q + 1, 0] += 0.75
+                taps[p, t, q + (1 if r else -1) + 1, 0] += 0.25
+            else:
+                taps[p, t, q + 1, r] = 1.0
+    return taps
+
+
+class ResizeConv(layers.Layer):
+    """A 3x3 'same' convolution at twice the input's resolution, computed without ever building
+    the 2x tensor: ``upsample=True`` convolves the bilinear x2 upsampling of the input
+    (resize-convolution); ``upsample=False`` convolves a 2x image given through space-to-depth.
+    Either way the result is the same convolution written as a 3x3 convolution at the low
+    resolution onto 4 x filters phase channels; ``ops.depth_to_space(y, 2)`` gives the 2x output.
+    The phase kernels are tied (built from one 3x3 kernel), so the 2x output is shift-invariant
+    where a free sub-pixel convolution would give each phase its own filter (a 2-px grid), and it
+    costs a 3x3 convolution at the low resolution where XLA on a CPU runs few-channel
+    convolutions and bilinear resizes at the full resolution 3-20x slower."""
+
+    def __init__(self, filters, upsample=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.upsample = int(filters), bool(upsample)
+
+    def build(self, input_shape):
+        cin = int(input_shape[-1]) if self.upsample else int(input_shape[-1]) // 4
+        self.cin = cin
+        self.kernel = self.add_weight(shape=(3, 3, cin, self.filters), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, x):
+        a = ops.convert_to_tensor(_phase_taps(self.upsample))  # (phase, tap, offset, kind)
+        k = ops.cast(self.kernel, "float32")
+        # g[jy, jx, ry, rx, c, py, px, f] = sum_ty,tx k[ty, tx, c, f] a[py, ty, jy, ry] a[px, tx, jx, rx]
+        g = ops.einsum("ytcf,pyjr,qtks->jkrscpqf", k, a, a)
+        kinds = 1 if self.upsample else 4
+        # inputs (ry, rx, c) as space_to_depth orders them, outputs (py, px, f) as depth_to_space reads them
+        g = ops.reshape(g, (3, 3, kinds * self.cin, 4 * self.filters))
+        y = ops.conv(x, ops.cast(g, x.dtype), padding="same")
+        return y + ops.cast(ops.tile(self.bias, (4,)), x.dtype)
+
+    def compute_output_shape(self, s):
+        return (*s[:3], 4 * self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "upsample": self.upsample}
+
+
+def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, name="transformer"):
     """The per-frame network: ``[image RGB 0..255 (N, H, W, 3), code_mean (N, D), code_std (N, D)]``
-    -> RGB 0..255 (float32, not clipped). H and W must divide by ``MULTIPLE``."""
+    -> RGB 0..255 (float32, not clipped). H and W must divide by ``MULTIPLE``.
+
+    ``output`` is how the 1/4-resolution features become pixels:
+    - ``"resize"``: bilinear x2, a 3x3 conv at 1/2 resolution, bilinear x2, a 3x3 conv to RGB, plus
+      a 3x3 conv of the frame itself for detail. Every step is shift-invariant at full resolution,
+      so a flat wall stays flat: no 4-pixel grid can form (resize-convolution, Odena et al. 2016).
+    - ``"shuffle"``: a sub-pixel convolution to 4x4x3 numbers per 1/4 pixel and a 1x1 detail path on
+      the 4x4 patches (the first shipped model). Each of the 16 sub-pixel positions has its own
+      filter, and on frames larger than the 128-px training crops their differences show as a
+      faint 4-pixel lattice (held-out lattice 5.5 where photos score 1)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     c4, c8 = widths
     channels = modulated_channels(widths, blocks)
     total = sum(channels)
@@ -128,8 +219,15 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, name="transforme
     h = relu(mod(h))
     h = layers.Add(dtype=dtype)([h, skip])
     h = relu(mod(conv(h, c4, name="out_conv")))
-    y = layers.Add(dtype=dtype)([conv(h, 48, name="to_pixels"), conv(patches, 48, 1, name="detail")])
-    y = DepthToSpace(4, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
+    if output == "shuffle":
+        y = layers.Add(dtype=dtype)([conv(h, 48, name="to_pixels"), conv(patches, 48, 1, name="detail")])
+        y = DepthToSpace(4, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
+    else:  # everything below at 1/4 and 1/2 resolution; see ResizeConv
+        h = relu(DepthToSpace(2, dtype=dtype, name="up_half")(ResizeConv(HALF_CHANNELS, dtype=dtype, name="half_conv")(h)))
+        frame = SpaceToDepth(2, dtype=dtype, name="frame_half")(x)
+        y = layers.Add(dtype=dtype)([ResizeConv(3, dtype=dtype, name="to_pixels")(h),
+                                     ResizeConv(3, upsample=False, dtype=dtype, name="detail")(frame)])
+        y = DepthToSpace(2, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
     out = layers.Rescaling(127.5, 127.5, dtype="float32", name="scale_out")(y)
     return keras.Model([image, code_mean, code_std], out, name=name)
 
@@ -154,10 +252,10 @@ def build_head(widths=WIDTHS, blocks=BLOCKS, hidden=256, name="style_head"):
 class FastNetwork(keras.Model):
     """The two trainable parts in one object (one weights file): ``transformer`` and ``head``."""
 
-    def __init__(self, widths=WIDTHS, blocks=BLOCKS, dtype=None, **kwargs):
+    def __init__(self, widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, **kwargs):
         super().__init__(**kwargs)
-        self.widths, self.blocks = tuple(widths), int(blocks)
-        self.transformer = build_transformer(widths, blocks, dtype=dtype)
+        self.widths, self.blocks, self.output_stage = tuple(widths), int(blocks), output
+        self.transformer = build_transformer(widths, blocks, dtype=dtype, output=output)
         self.head = build_head(widths, blocks)
         self.head.get_layer("standardize").adapt(np.zeros((2, 896), np.float32))  # builds it; training adapts
 
@@ -226,7 +324,8 @@ class FastStylizer(StylizerBase):
         model_dir = Path(model or artifacts.SHIPPED["fast"])
         manifest = artifacts.read_manifest(model_dir, kind=KIND)
         arch = manifest.get("architecture", {})
-        network = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), dtype=dtype_policy(precision))
+        network = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), dtype=dtype_policy(precision),
+                              output=arch.get("output", "shuffle"))
         _build(network)
         weights_file = model_dir / manifest.get("weights", "network.weights.h5")
         artifacts.load_weights(network, weights_file)
@@ -235,9 +334,9 @@ class FastStylizer(StylizerBase):
         return cls(network, encoder, model_dir, manifest)
 
     @classmethod
-    def random(cls, seed=0, precision="float32", model_dir=None, widths=WIDTHS, blocks=BLOCKS):
+    def random(cls, seed=0, precision="float32", model_dir=None, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT):
         keras.utils.set_random_seed(seed)
-        network = FastNetwork(widths, blocks, dtype=dtype_policy(precision))
+        network = FastNetwork(widths, blocks, dtype=dtype_policy(precision), output=output)
         _build(network)
         return cls(network, build_encoder("relu3_1", weights=None), model_dir=model_dir)
 
@@ -299,7 +398,7 @@ def _build(network):
     network([np.zeros((1, MULTIPLE, MULTIPLE, 3), np.float32), np.zeros((1, 896), np.float32)])
 
 
-def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS):
+def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT):
     """Multiply-accumulates of the transformer for one frame (convolutions only; the rest is
     element-wise): the per-frame cost the issue budgets."""
     c4, c8 = widths
@@ -311,13 +410,17 @@ def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS):
     macs += p8 * 9 * c8 * c8 * 2 * blocks  # residual blocks
     macs += p8 * 9 * c8 * 4 * c4  # up_conv
     macs += p4 * 9 * c4 * c4  # out_conv
-    macs += p4 * 9 * c4 * 48 + p4 * 48 * 48  # to_pixels, detail
+    if output == "shuffle":
+        macs += p4 * 9 * c4 * 48 + p4 * 48 * 48  # to_pixels, detail
+    else:  # ResizeConv: a 3x3 conv onto 4 phases at the lower resolution
+        macs += p4 * 9 * c4 * 4 * HALF_CHANNELS  # half_conv
+        macs += 4 * p4 * 9 * (HALF_CHANNELS + 12) * 12  # to_pixels, detail (at 1/2)
     return int(macs)
 
 
 def describe(network):
-    return {"widths": list(network.widths), "blocks": network.blocks,
+    return {"widths": list(network.widths), "blocks": network.blocks, "output": network.output_stage,
             "parameters": {"transformer": int(network.transformer.count_params()),
                            "head": int(network.head.count_params())},
-            "gmac_640x360": round(macs_per_frame(640, 360, network.widths, network.blocks) / 1e9, 3),
+            "gmac_640x360": round(macs_per_frame(640, 360, network.widths, network.blocks, network.output_stage) / 1e9, 3),
             "code_size": code_size(network.widths, network.blocks)}

@@ -35,7 +35,8 @@ from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
                                  adain_losses, augment, load_checkpoint, load_folder)
 from offline.errors import UserError
-from offline.fast import KIND, VGG_LAYERS, FastNetwork, _build, adapt_head, describe, statistics_function, vgg_statistics
+from offline.fast import (BLOCKS, KIND, VGG_LAYERS, WIDTHS, FastNetwork, FastStylizer, _build, adapt_head,
+                          describe, statistics_function, vgg_statistics)
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
 
@@ -53,7 +54,7 @@ class FastTrainSettings(TrainSettings):
     style_weight: float = 5.0
     scale_weight: float = 0.25  # the 2x and 4x downscaled style terms, each
     temporal_weight: float = 50.0
-    lattice_weight: float = 20000.0  # the 4-px sub-pixel shuffle must not leave a grid (losses.lattice_excess)
+    lattice_weight: float = 20000.0  # no 2- or 4-px grid (losses.lattice_excess)
     tv_weight: float = 0.0
     teacher: str = ""  # an AdaIN relu3_1 model folder whose output is a target too ("": none)
     distill_weight: float = 100.0  # its weight (per grey level squared)
@@ -62,6 +63,8 @@ class FastTrainSettings(TrainSettings):
     photo_styles: float = 0.15  # share of style crops drawn from the photos (a wider range of statistics)
     widths: tuple = (32, 64)
     blocks: int = 3
+    output: str = "resize"  # how features become pixels (offline.fast.build_transformer)
+    init: str = ""  # a fast model folder whose weights start the layers that match by name and shape
     checkpoint_every: int = 100
 
 
@@ -195,7 +198,7 @@ class FastDataset(keras.utils.PyDataset):
         self._epoch += 1
 
 
-def style_statistics(encoder, images, max_side=512):
+def style_statistics(encoder, images, max_side=FastStylizer.style_size):
     """VGG statistics (N, 896) of whole style images (the head's standardisation is fitted on them)."""
     fn = statistics_function(encoder)
     out = []
@@ -203,6 +206,35 @@ def style_statistics(encoder, images, max_side=512):
         im = media.fit_max_side(im, max_side) if max(im.shape[:2]) > max_side else im
         out.append(np.asarray(ops.convert_to_numpy(fn(im[None].astype(np.float32))))[0])
     return np.stack(out)
+
+
+def init_from(network, folder, log=print):
+    """Copy the weights of ``folder``'s fast model into ``network`` wherever a layer of the same
+    name has weights of the same shapes (e.g. the body of a model whose output stage changed);
+    the head's input standardisation comes along, so the copied head sees what it learned on."""
+    manifest = artifacts.read_manifest(folder, kind=KIND)
+    arch = manifest.get("architecture", {})
+    old = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), output=arch.get("output", "shuffle"))
+    _build(old)
+    artifacts.load_weights(old, Path(folder) / manifest.get("weights", "network.weights.h5"))
+    copied, fresh = [], []
+    for part in ("transformer", "head"):
+        for layer in getattr(network, part).layers:
+            if not layer.weights:
+                continue
+            try:
+                source = getattr(old, part).get_layer(layer.name)
+            except ValueError:
+                source = None
+            if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+                layer.set_weights(source.get_weights())
+                copied.append(layer.name)
+            else:
+                fresh.append(layer.name)
+    if not copied:
+        raise UserError(f"--init {folder}: no layer matches this network's")
+    log(f"--init {folder}: {len(copied)} layers copied, new: {', '.join(fresh) or 'none'}")
+    return copied, fresh
 
 
 def load_teacher(folder):
@@ -221,10 +253,12 @@ def make_trainer(settings, encoder=None, style_images=None):
     """Encoder, network and compiled trainer; ``style_images`` set the head's input standardisation."""
     s = settings
     encoder = encoder or build_encoder("relu3_1", weights=s.weights, weights_dir=s.weights_dir or None)
-    network = FastNetwork(s.widths, s.blocks)
+    network = FastNetwork(s.widths, s.blocks, output=s.output)
     _build(network)
     if style_images is not None:
         adapt_head(network.head, style_statistics(encoder, style_images))
+    if s.init:
+        init_from(network, s.init)
     teacher = load_teacher(s.teacher) if s.teacher else None
     trainer = FastTrainer(encoder, network, s.style_weight, s.scale_weight, s.temporal_weight, s.lattice_weight,
                           s.tv_weight, teacher=teacher, distill_weight=s.distill_weight)

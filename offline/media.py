@@ -205,85 +205,6 @@ def labelled_sheet(rows, row_labels=None, col_labels=None, cell=None, pad=4):
 
 # --- video and animation -------------------------------------------------------------------------
 
-class VideoWriter:
-    """MP4 writer that only ever leaves a complete, playable file at ``path``.
-
-    Frames go to a temporary file beside the target; ``close()`` moves it into place. Use it as a
-    context manager so an exception or Ctrl-C still finalises what was written so far.
-    """
-
-    def __init__(self, path, fps, size):
-        self.path = Path(path)
-        self.fps = float(fps)
-        self.size = tuple(int(v) for v in size)  # (width, height)
-        self.frames = 0
-        self._tmp = _temp_beside(self.path, self.path.suffix or ".mp4")
-        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if self.path.suffix.lower() != ".avi" else "MJPG"))
-        self._writer = cv2.VideoWriter(self._tmp, fourcc, self.fps, self.size)
-        if not self._writer.isOpened():
-            os.remove(self._tmp)
-            raise UserError(f"cannot open video for writing: {self.path}")
-
-    def write(self, frame_rgb):
-        frame = to_uint8(frame_rgb)
-        if (frame.shape[1], frame.shape[0]) != self.size:
-            frame = resize(frame, self.size)
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        self.frames += 1
-
-    def close(self):
-        if self._writer is None:
-            return self.path
-        self._writer.release()
-        self._writer = None
-        if self.frames:
-            os.replace(self._tmp, self.path)
-        elif os.path.exists(self._tmp):
-            os.remove(self._tmp)
-        return self.path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-
-def open_video(path):
-    """A cv2.VideoCapture on a video file, or a UserError naming the file."""
-    path = require_file(path, "video")
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise UserError(f"cannot open video: {path}")
-    return cap
-
-
-def read_video_info(path):
-    """(frame_count, fps, (width, height)) of a video file, or a UserError if it cannot be opened."""
-    cap = open_video(path)
-    info = (
-        int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
-        cap.get(cv2.CAP_PROP_FPS) or 25.0,
-        (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))),
-    )
-    cap.release()
-    return info
-
-
-def iter_video(path):
-    """Yield RGB frames of a video file."""
-    cap = open_video(path)
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-
-
 def write_gif(path, frames, fps=12, max_side=None):
     """Write an animated GIF atomically (Pillow: OpenCV cannot write GIFs)."""
     from PIL import Image
@@ -311,6 +232,8 @@ def write_animation(path, frames, fps=12):
         raise UserError(f"animation must be .gif or .mp4: {path}")
     frames = list(frames)
     h, w = frames[0].shape[:2]
+    from offline.video import VideoWriter
+
     with VideoWriter(path, fps, (w, h)) as writer:
         for f in frames:
             writer.write(f)

@@ -11,55 +11,9 @@ import click
 
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import PRECISION_AUTO, SIZE, weights_options
+from offline.commands.effects import build_effect_from_options as _effect, effect_options
 
 log = logging.getLogger("realtime")
-
-
-def effect_options(f):
-    """Options shared by ``run`` and ``bench``: which effect, and its settings."""
-    options = [
-        click.option("--effect", type=click.Choice(["stylize", "features", "none"]), default="stylize",
-                     show_default=True, help="What to do to each frame."),
-        click.option("--style", multiple=True, metavar="IMG|DIR|PRESET",
-                     help="Style image, folder of images or shipped preset name (repeatable). "
-                          "Default: the model's presets."),
-        click.option("--model", type=click.Path(file_okay=False), default=None,
-                     help="Stylize: model folder, or 'fast' / 'adain' [default: fast on a CPU, adain on a GPU]."),
-        click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-                     help="Stylize: content-style trade-off (keys +/-)."),
-        click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
-                     help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
-        click.option("--backbone", default="mobilenet", show_default=True,
-                     help="Features: backbone model (mobilenet, vgg19, ...)."),
-        click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float, default=0.75, show_default=True,
-                     help="Features: MobileNet width multiplier."),
-        click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
-        click.option("--channel", type=click.IntRange(0), default=None,
-                     help="Features: show this channel instead of the mean over channels (key c)."),
-        click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
-                     help="Features: opacity of the heat map (keys +/-)."),
-        click.option("--precision", type=PRECISION_AUTO, default="auto",
-                     show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
-        click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
-        click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),
-        click.option("--fps", type=float, default=None,
-                     help="Pace of file, folder and demo sources in frames/s (0: as fast as they decode) "
-                          "[default: the file's own, demo 30, folder 2]."),
-        weights_options,
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def _effect(o):
-    from realtime.effects import build_effect
-
-    return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
-                        precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
-                        backbone=o["backbone"], layer=o["layer"], backbone_width=o["backbone_width"],
-                        blend=o["blend"], channel=o["channel"])
 
 
 def _setup_logging(log_file=None, quiet=False):
@@ -181,7 +135,7 @@ def bench(source, frames, as_json, **o):
 
 
 def _keys_help():
-    from realtime.effects import FeaturesEffect, StylizeEffect
+    from offline.effects import FeaturesEffect, StylizeEffect
     from realtime.keys import help_text
 
     return help_text([("stylize", StylizeEffect.keys), ("features", FeaturesEffect.keys)])

@@ -4,22 +4,7 @@ from the table, and the HUD's help line and ``realtime --help`` are generated fr
     Key("n", "next", "style", "next style")   # key(s), action, HUD word, help text
 """
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Key:
-    keys: str  # the characters that trigger it ("+=": either); "esc" and "space" by name
-    action: str  # what the loop or the effect does (Effect.action(name))
-    hud: str  # one word on the HUD's help line; keys with the same word share it ("n/p style")
-    help: str  # the sentence in --help
-
-    def codes(self):
-        named = {"esc": [27], "space": [32]}
-        return named.get(self.keys) or [ord(c) for c in self.keys]
-
-    def label(self):
-        return self.keys if self.keys in ("esc", "space") else self.keys[0]
+from offline.effects import Key  # noqa: F401 - defined with the effects, re-exported for the table
 
 
 # the loop's own keys (any effect)

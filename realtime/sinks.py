@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from offline.media import VideoWriter, write_image
+from offline.media import write_image
+from offline.video import VideoWriter
 
 log = logging.getLogger("realtime")
 
@@ -94,8 +95,10 @@ class ScriptedKeys:
 
 class Recorder:
     """MP4 recording that ``r`` starts and stops. Each start writes a new file (``out.mp4``, then
-    ``out-2.mp4`` ...); ``offline.media.VideoWriter`` makes every file complete and playable, and
-    ``close()`` (called from the loop's ``finally``) finalises one that is open on Ctrl-C/SIGTERM."""
+    ``out-2.mp4`` ...): H.264 in fragmented MP4 written straight to the file, a fragment per
+    second (``offline.video.VideoWriter(live=True)``), so a recording plays in a browser and
+    survives even SIGKILL up to its last second; ``close()`` (called from the loop's ``finally``)
+    finalises one that is open on Ctrl-C/SIGTERM."""
 
     def __init__(self, path, fps):
         self.base = Path(path)
@@ -116,7 +119,7 @@ class Recorder:
     def start(self, size):
         if self.writer is None:
             path = self._next_path()
-            self.writer = VideoWriter(path, self.fps, size)
+            self.writer = VideoWriter(path, self.fps, size, live=True)
             self.files.append(path)
             log.info("recording to %s", path)
 

@@ -86,35 +86,37 @@ class DemoSource:
 
 
 class VideoSource:
-    """A video file as a camera stand-in; ``loop`` starts again at the end (installations)."""
+    """A video file as a camera stand-in, read through PyAV (``offline.video``: upright, damaged
+    packets skipped); ``loop`` starts again at the end (installations)."""
 
     def __init__(self, path, size=None, loop=False):
+        from offline import video
+
         self.path = str(path)
         self.name = Path(path).name
         self.loop = loop
-        self._cap = self._open()
-        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or 25.0
-        native = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        self.size = tuple(size or native)
+        info = video.probe(self.path)  # a folder, sound only, an unknown container: one line
+        self.fps = info.fps or 25.0
+        self.size = tuple(size or (info.width, info.height))
+        self._frames = self._open()
 
     def _open(self):
-        cap = cv2.VideoCapture(self.path)
-        if not cap.isOpened():
-            raise UserError(f"cannot open video: {self.path}")
-        return cap
+        from offline import video
+
+        return video.decode(self.path)
 
     def read(self):
-        ok, frame = self._cap.read()
-        if not ok and self.loop:
-            self._cap.release()  # reopening is more robust than seeking to 0 with some codecs
-            self._cap = self._open()
-            ok, frame = self._cap.read()
-        if not ok:
+        frame = next(self._frames, None)
+        if frame is None and self.loop:
+            self._frames.close()
+            self._frames = self._open()
+            frame = next(self._frames, None)
+        if frame is None:
             return None
-        return _fit(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), self.size)
+        return _fit(frame.rgb, self.size)
 
     def close(self):
-        self._cap.release()
+        self._frames.close()
 
 
 class FolderSource:

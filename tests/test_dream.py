@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from offline import dream
 from offline.cli import main
-from offline.media import VideoWriter, write_image
+from offline.media import write_image
+from offline.video import VideoWriter
 
 TINY = ["--model", "mobilenet", "--width", "0.25", "--weights", "none", "--steps", "1", "--octaves", "1",
         "--layers", "conv_pw_2_relu"]

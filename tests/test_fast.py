@@ -198,7 +198,7 @@ def test_corrupt_artifacts_are_one_line_errors(tmp_path, stylizer):
 # --- the realtime effect and the commands ----------------------------------------------------------
 
 def test_realtime_effect_with_the_fast_model_never_retraces(stylizer):
-    from realtime.effects import StylizeEffect
+    from offline.effects import StylizeEffect
 
     styles = [("a", stylizer.style(_image(32, 32, 1))), ("b", stylizer.style(_image(32, 32, 2)))]
     effect = StylizeEffect(stylizer, styles)

@@ -32,15 +32,17 @@ def test_parse_size():
 
 
 def test_video_writer_is_playable_even_after_an_exception(tmp_path):
+    from offline import video
+
     path = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
-        with media.VideoWriter(path, 10, (32, 24)) as writer:
+        with video.VideoWriter(path, 10, (32, 24)) as writer:
             for i in range(5):
                 writer.write(np.full((24, 32, 3), i * 40, np.uint8))
             raise KeyboardInterrupt
-    count, fps, size = media.read_video_info(path)
-    assert (count, size) == (5, (32, 24))
-    assert len(list(media.iter_video(path))) == 5
+    info = video.probe(path)
+    assert (info.frames, info.width, info.height, info.codec) == (5, 32, 24, "h264")
+    assert len(list(video.decode(path))) == 5
 
 
 def test_grid_and_gif(tmp_path):

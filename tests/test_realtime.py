@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from keras import ops
 
 from realtime.cli import main
-from realtime.effects import Effect, FeaturesEffect, StylizeEffect
+from offline.effects import Effect, FeaturesEffect, StylizeEffect
 from realtime.loop import run
 from realtime.sinks import Recorder, ScriptedKeys
 from realtime.sources import CameraSource, DemoSource, LatestFrame
@@ -361,7 +361,7 @@ def test_smoothing_reduces_flicker_on_a_still_noisy_camera():
 
 def test_style_files_are_checked_at_start(tmp_path):
     from offline.errors import UserError
-    from realtime.effects import load_styles
+    from offline.effects import load_styles
 
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
@@ -451,7 +451,7 @@ def test_cli_stylize_writes_changed_frames_and_checks_styles_at_start(tmp_path, 
 
 def test_the_none_path_does_not_import_tensorflow():
     """`realtime --help` and `--effect none` start at once: TensorFlow loads only for model effects."""
-    code = "import sys, realtime.cli, realtime.loop, realtime.effects; print('keras' in sys.modules)"
+    code = "import sys, realtime.cli, realtime.loop, offline.effects; print('keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -467,7 +467,7 @@ def test_installation_mode_logs_to_a_file_and_cycles(tmp_path):
 
 def test_one_key_table_drives_dispatch_hud_and_help():
     from realtime import keys
-    from realtime.effects import Effect, FeaturesEffect, StylizeEffect
+    from offline.effects import Effect, FeaturesEffect, StylizeEffect
 
     t = keys.table(StylizeEffect.keys)
     assert t[ord("n")] == "next" and t[ord("=")] == "alpha+" and t[27] == "quit" and t[32] == "snapshot"

@@ -56,6 +56,10 @@ _d = _defaults()
 @click.option("--decay", type=click.FloatRange(0), default=_d.decay, show_default=True, help="lr / (1 + decay * step).")
 @click.option("--photo-styles", type=click.FloatRange(0, 1), default=_d.photo_styles, show_default=True,
               help="Share of style crops taken from the photos.")
+@click.option("--output", type=click.Choice(["resize", "shuffle"]), default=_d.output, show_default=True,
+              help="Output stage: 'resize' (no pixel grid) or 'shuffle' (the first shipped model's).")
+@click.option("--init", type=click.Path(file_okay=False), default=None,
+              help="A fast model folder (e.g. trained/fast) whose weights start every layer that matches.")
 @outputs.training_run_options(_d)
 def train_cmd(content, style, **options):
     """Train the fast model against VGG19 features (Keras fit; resumable)."""
@@ -64,7 +68,10 @@ def train_cmd(content, style, **options):
     for p in content + style:
         if not Path(p).exists():
             raise UserError(f"not found: {p}")
-    options.update(content=tuple(content), style=tuple(style), teacher=options["teacher"] or "")
+    options.update(content=tuple(content), style=tuple(style), teacher=options["teacher"] or "",
+                   init=options["init"] or "")
+    if options["init"] and not Path(options["init"]).is_dir():
+        raise UserError(f"--init {options['init']}: not a folder")
     settings, command = outputs.training_run(FastTrainSettings, "fast", options)
     out = Path(settings.out)
     manifest = train(settings, command=command, log=click.echo)

@@ -1,5 +1,7 @@
 """Per-frame effects: ``none``, ``features`` (a backbone layer's activations as a heat map) and
-``stylize`` (the fast model on CPUs, AdaIN on GPUs; cached style statistics).
+``stylize`` (the fast model on CPUs, AdaIN on GPUs; cached style statistics). Defined once for the
+live loop (``realtime``) and for ``offline render`` (every frame of a file); ``dream`` (in
+``offline.dream``) follows the same interface for renders.
 
 An effect maps an RGB uint8 frame to an RGB uint8 frame of the same size. The model part is one
 ``offline.backend.Compiled`` function per frame shape, built and run once in ``warmup`` before the
@@ -13,14 +15,31 @@ channel) and returns a short message for the log and the HUD.
 
 import logging
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from offline.errors import UserError
-from realtime.keys import Key
 
 log = logging.getLogger("realtime")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One live control of an effect or of the loop (``realtime.keys`` builds the key table)."""
+
+    keys: str  # the characters that trigger it ("+=": either); "esc" and "space" by name
+    action: str  # what the loop or the effect does (Effect.action(name))
+    hud: str  # one word on the HUD's help line; keys with the same word share it ("n/p style")
+    help: str  # the sentence in --help
+
+    def codes(self):
+        named = {"esc": [27], "space": [32]}
+        return named.get(self.keys) or [ord(c) for c in self.keys]
+
+    def label(self):
+        return self.keys if self.keys in ("esc", "space") else self.keys[0]
 
 EFFECTS = ("stylize", "features", "none")
 
@@ -66,7 +85,7 @@ class Effect:
     """The identity, and the interface every effect follows."""
 
     name = "none"
-    keys = ()  # realtime.keys.Key: what this effect's keys do (the loop adds its own)
+    keys = ()  # Key: what this effect's keys do (the loop adds its own)
     traces = 0
     cycle_action = "next"  # what --cycle does every N seconds
 
@@ -76,6 +95,9 @@ class Effect:
 
     def __call__(self, image):
         return image
+
+    def prime(self, source, output):
+        """Carry state over a resumed render's join: the previous source frame and its output."""
 
     def model_call(self, image):
         """The compiled model part alone (what `realtime bench` times as model-only)."""
@@ -293,6 +315,9 @@ class StylizeEffect(Effect):
                                 np.asarray(self.alpha, np.float32), np.asarray(smooth, np.float32))
         self._prev = (batch, y)  # y stays a backend tensor: no copy back to the device
         return ops.convert_to_numpy(out)[0]
+
+    def prime(self, source, output):
+        self._prev = (np.asarray(source)[None], np.asarray(output, np.float32)[None])
 
     def warmup(self, size):
         dummy = np.zeros((size[1], size[0], 3), np.uint8)

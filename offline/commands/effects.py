@@ -1,0 +1,69 @@
+"""The per-frame effects' options, shared by ``realtime run``, ``realtime bench`` and
+``offline render`` (one definition of each option and its default)."""
+
+import click
+
+from offline.options import PRECISION_AUTO, SIZE, weights_options
+
+STYLIZE = [
+    click.option("--style", multiple=True, metavar="IMG|DIR|PRESET",
+                 help="Style image, folder of images or shipped preset name (repeatable). "
+                      "Default: the model's presets."),
+    click.option("--model", type=click.Path(file_okay=False), default=None,
+                 help="Stylize: model folder, or 'fast' / 'adain' [default: fast on a CPU, adain on a GPU]."),
+    click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                 help="Stylize: content-style trade-off (keys +/-)."),
+    click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+                 help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
+]
+BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float, default=0.75,
+                              show_default=True, help="Features, dream: MobileNet width multiplier.")
+FEATURES = [
+    click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
+    click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+                 help="Features: opacity of the heat map (keys +/-)."),
+]
+MODEL = [
+    click.option("--precision", type=PRECISION_AUTO, default="auto",
+                 show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
+    weights_options,
+]
+LIVE = [
+    click.option("--effect", type=click.Choice(["stylize", "features", "none"]), default="stylize",
+                 show_default=True, help="What to do to each frame."),
+    click.option("--backbone", default="mobilenet", show_default=True,
+                 help="Features: backbone model (mobilenet, vgg19, ...)."),
+    click.option("--channel", type=click.IntRange(0), default=None,
+                 help="Features: show this channel instead of the mean over channels (key c)."),
+    click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
+    click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),
+    click.option("--fps", type=float, default=None,
+                 help="Pace of file, folder and demo sources in frames/s (0: as fast as they decode) "
+                      "[default: the file's own, demo 30, folder 2]."),
+]
+
+
+def apply(options):
+    """A decorator applying click options in the order listed (as they show in --help)."""
+    def deco(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return deco
+
+
+def effect_options(f):
+    """Options of ``realtime run`` and ``realtime bench``: which effect, and its settings."""
+    return apply(LIVE[:1] + STYLIZE + LIVE[1:2] + [BACKBONE_WIDTH] + FEATURES[:1] + LIVE[2:3] + FEATURES[1:]
+                 + MODEL[:1] + LIVE[3:] + MODEL[1:])(f)
+
+
+def build_effect_from_options(o):
+    """The effect that ``effect_options`` describe (models load here, after every check)."""
+    from offline.effects import build_effect
+
+    return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
+                        precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
+                        backbone=o["backbone"], layer=o["layer"], backbone_width=o["backbone_width"],
+                        blend=o["blend"], channel=o["channel"])

@@ -1,0 +1,226 @@
+"""Rendering every frame of a video file through a per-frame effect (``offline render``).
+
+    source file --decode--> frame --effect--> frame --encode--> chunk_00000.mp4, chunk_00001.mp4, ...
+    chunks + the source's sound (copied) --join, no re-encoding--> OUT.mp4
+
+Finished chunks of ``chunk_frames`` frames stay in a work folder (default ``OUT.chunks/`` beside
+the output) with ``render.json``, the settings they came from; a chunk appears there only when
+complete. After an interruption the same command with ``--resume`` continues after the last
+finished chunk: the effect's state (the stylize smoothing's previous frame, the dream's carried
+frame) is primed from that chunk's last frame, so the join does not jump. When the output is
+written the work folder is removed.
+
+Frames keep the source's timestamps (a variable-frame-rate phone clip stays in sync with its
+sound), rotation metadata is applied (a portrait clip comes out upright), odd sizes are padded or
+cropped to even ones, and damaged packets are skipped and counted.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from offline import video
+from offline.errors import UserError
+
+CHUNK_PATTERN = "chunk_{:05d}.mp4"
+
+
+@dataclasses.dataclass
+class RenderSettings:
+    """Everything that decides a render's frames: the CLI's defaults and what ``render.json`` stores."""
+
+    input: str = ""
+    effect: str = "stylize"
+    start: float = 0.0  # seconds into the source
+    duration: float = None  # seconds (None: to the end)
+    size: tuple = None  # (w, h) frames are resized to (None: the source's, upright)
+    crf: int = video.CRF
+    preset: str = video.PRESET
+    even: str = "pad"  # odd sides: "pad" or "crop"
+    audio: bool = True  # copy the source's sound
+    chunk_frames: int = 120  # frames per finished piece on disk (what a resume redoes at most)
+    effect_settings: dict = dataclasses.field(default_factory=dict)  # the effect's own options
+
+    def to_json(self):
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # as it reads back (tuples -> lists)
+
+    def check(self):
+        if self.start < 0:
+            raise UserError(f"--start must be 0 or more, got {self.start}")
+        if self.duration is not None and self.duration <= 0:
+            raise UserError(f"--duration must be positive, got {self.duration}")
+        if not 0 <= self.crf <= 51:
+            raise UserError(f"--crf must be in 0..51, got {self.crf}")
+        if self.even not in video.EVEN:
+            raise UserError(f"--even must be one of {', '.join(video.EVEN)}")
+        if self.chunk_frames < 1:
+            raise UserError("chunk_frames must be positive")
+        return self
+
+
+class WorkFolder:
+    """Finished pieces of a render (``pattern``) plus ``render.json``, the settings they came from.
+    A render resumes after the last piece; settings that would change the pieces must match."""
+
+    pattern = CHUNK_PATTERN
+    noun = "chunks"
+
+    def __init__(self, folder, settings, resume=False, fresh=False):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UserError(f"work folder {self.folder} is a file")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta = self.folder / "render.json"
+        have = self.done()
+        if have and fresh:
+            self.clear()
+            have = 0
+        if have and not resume:
+            raise UserError(f"{self.folder} already holds {have} finished {self.noun}: pass --resume to continue "
+                            f"the render, --fresh to start over, or another --work folder")
+        if have and meta.exists():
+            try:
+                old = json.loads(meta.read_text())
+                if not isinstance(old, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                raise UserError(f"cannot resume: {meta} is damaged ({type(e).__name__}); use --fresh to start over "
+                                f"or another --work folder") from None
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            if diff:
+                raise UserError(f"cannot resume: {self.folder} was rendered with other settings ({', '.join(diff)}); "
+                                f"use --fresh or another --work folder")
+        from offline.media import atomic_write_text
+
+        atomic_write_text(meta, json.dumps(settings, indent=1, sort_keys=True))
+
+    def path(self, i):
+        return self.folder / self.pattern.format(i)
+
+    def done(self):
+        """How many pieces are finished (0..n-1 all present)."""
+        n = 0
+        while self.path(n).exists():
+            n += 1
+        return n
+
+    def clear(self):
+        for p in self.folder.glob(self.pattern.split("{")[0] + "*"):
+            p.unlink()
+
+    def remove(self):
+        """Delete the pieces and render.json, and the folder if nothing else is in it."""
+        self.clear()
+        (self.folder / "render.json").unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError:
+            pass
+
+
+def work_folder(work, output, suffix=".chunks"):
+    return Path(work) if work else Path(output).with_suffix(suffix)
+
+
+@dataclasses.dataclass
+class RenderReport:
+    output: str
+    frames: int  # in the output
+    rendered_now: int
+    seconds: float
+    skipped_packets: int
+    size_note: str = None
+    audio: str = None
+
+    def line(self):
+        fps = self.rendered_now / self.seconds if self.seconds else 0.0
+        parts = [f"wrote {self.output}: {self.frames} frames", f"rendered {self.rendered_now} now at {fps:.1f} fps"]
+        parts.append(f"sound copied ({self.audio})" if self.audio else "no sound")
+        if self.skipped_packets:
+            parts.append(f"{self.skipped_packets} damaged packet(s) skipped")
+        if self.size_note:
+            parts.append(self.size_note)
+        return "; ".join(parts)
+
+
+class _Bar:
+    """keras.utils.Progbar (with ETA) in frames, with the render's frames per second."""
+
+    def __init__(self, total, first):
+        import keras
+
+        self.bar = keras.utils.Progbar(total or None, unit_name="frame", stateful_metrics=["fps"])
+        self.t0, self.first = time.perf_counter(), first
+
+    def __call__(self, done):
+        fps = (done - self.first) / max(1e-9, time.perf_counter() - self.t0)
+        self.bar.update(done, values=[("fps", fps)])
+
+
+def render(settings, effect, output, work=None, resume=False, fresh=False, log=print, progress=True):
+    """Render ``settings.input`` through ``effect`` (an ``offline.effects.Effect``-like object:
+    ``__call__(rgb) -> rgb``, optional ``prime(source, output)``) into ``output`` (.mp4).
+    Returns a ``RenderReport``. Ctrl-C keeps the finished chunks and says how to resume."""
+    s = settings.check()
+    info = video.probe(s.input)
+    store = WorkFolder(work_folder(work, output), s.to_json(), resume, fresh)
+    done_chunks = store.done()
+    end = info.duration if s.duration is None else min(info.duration or s.duration, s.start + s.duration)
+    if info.duration and s.start >= info.duration:
+        raise UserError(f"--start {s.start:g} s is past the end of {s.input} ({info.duration:.2f} s)")
+    total = max(1, int(round((end - s.start) * info.fps))) if end else None
+    after, first = None, done_chunks * s.chunk_frames
+    if done_chunks:
+        last = video.last_frame(store.path(done_chunks - 1))
+        if last is None:
+            raise UserError(f"cannot resume: {store.path(done_chunks - 1)} holds no frame; use --fresh")
+        after = last[0]
+        if hasattr(effect, "prime"):
+            source = next(iter(video.decode(s.input, s.start, s.duration, s.size, after=max(0.0, after - 1.5 / info.fps))), None)
+            if source is not None:
+                effect.prime(source.rgb, last[1])
+        log(f"resuming after {done_chunks} finished chunk(s), {first} frames ({store.folder})")
+    stats = video.DecodeStats()
+    bar = _Bar(total, first) if progress else None
+    writer, note, n, t0 = None, None, first, time.perf_counter()
+    try:
+        for frame in video.decode(s.input, s.start, s.duration, s.size, stats, after=after):
+            if writer is None:
+                writer = video.VideoWriter(store.path(n // s.chunk_frames), info.fps, crf=s.crf, preset=s.preset,
+                                           even=s.even, time_base=info.time_base, faststart=False)
+            writer.write(effect(frame.rgb), frame.time)
+            n += 1
+            if n % s.chunk_frames == 0:
+                writer.close()
+                note = note or writer.note
+                writer = None
+            if bar:
+                bar(min(n, total) if total else n)
+        if writer is not None:  # the last, shorter chunk: complete at the end of the stream
+            writer.close()
+            note = note or writer.note
+            writer = None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        kept = store.done()
+        if kept:
+            log(f"\nstopped: {kept} finished chunk(s) kept in {store.folder}; the same command with --resume continues")
+        raise
+    seconds = time.perf_counter() - t0
+    chunks = [store.path(k) for k in range(store.done())]
+    if not chunks:
+        raise UserError(f"no frame of {s.input} could be decoded between {s.start:g} s and "
+                        f"{'the end' if s.duration is None else f'{s.start + s.duration:g} s'}")
+    audio = video.AudioCopy(s.input, s.start, s.duration) if s.audio else None
+    audio_codec = audio.stream.codec_context.name if audio else None
+    frames = video.concat(chunks, output, audio=audio if audio else None)
+    if note is None:  # resumed after the last chunk: the size note is in the first one
+        w, h = s.size or (info.width, info.height)
+        if w % 2 or h % 2:
+            ew, eh = video.even_size((w, h), s.even)
+            note = f"{w}x{h} {'padded' if s.even == 'pad' else 'cropped'} to {ew}x{eh} (H.264 needs even sides)"
+    store.remove()
+    return RenderReport(str(output), frames, n - first, seconds, stats.skipped_packets, note, audio_codec)
+
