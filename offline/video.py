@@ -87,7 +87,7 @@ def probe(path):
         # the rotation lives on the frames (display matrix side data): look at the first one
         try:
             for frame in container.decode(stream):
-                rotation = int(round(frame.rotation or 0))
+                rotation = int(round(frame.rotation or 0)) % 360
                 break
         except _av().error.FFmpegError:
             pass
@@ -317,6 +317,8 @@ class VideoWriter:
         if not self._avi:
             options["movflags"] = ("frag_keyframe+empty_moov+default_base_moof" if self.live else
                                    "+faststart" if self.faststart else "")
+        if self.live:
+            options["flush_packets"] = "1"  # to the file as each fragment completes, not when a 32 kB buffer fills
         options = {k: v for k, v in options.items() if v}
         try:
             self._container = av.open(str(self._target), "w", format="avi" if self._avi else "mp4", options=options)
@@ -433,17 +435,25 @@ def concat(parts, path, audio=None, faststart=True):
         v_out = out.add_stream_from_template(inputs[0].streams.video[0])
         a_out = out.add_stream_from_template(audio.stream) if audio else None
 
+        base = inputs[0].streams.video[0].time_base  # every part's times in the first part's units
+
         def video_packets():
             last_dts = None
             for container in inputs:
                 stream = container.streams.video[0]
+                scale = Fraction(stream.time_base) / Fraction(base)
                 for packet in container.demux(stream):
                     if packet.size == 0 or packet.dts is None:
                         continue
+                    if scale != 1:
+                        packet.pts = None if packet.pts is None else int(round(packet.pts * scale))
+                        packet.dts = int(round(packet.dts * scale))
+                        packet.duration = int(round((packet.duration or 0) * scale))
+                        packet.time_base = base
                     if last_dts is not None and packet.dts <= last_dts:  # B-frame delay across a join
                         packet.dts = last_dts + 1
                     last_dts = packet.dts
-                    yield float(packet.dts * stream.time_base), 0, packet
+                    yield float(packet.dts * base), 0, packet
 
         streams = [video_packets()]
         if audio:
@@ -465,8 +475,19 @@ def concat(parts, path, audio=None, faststart=True):
 
 
 def last_frame(path):
-    """(time in seconds, RGB) of the last frame of a (short) video file, or None if it has none."""
+    """(time in seconds, RGB) of the last frame of a (short) video file, or None if it has none.
+    The time is the file's own timestamp (not counted from its first frame, as ``decode`` does):
+    a render chunk's frames carry their times in the whole render."""
+    av = _av()
     last = None
-    for frame in decode(path):
-        last = frame
-    return None if last is None else (last.time, last.rgb)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and (last is None or frame.pts >= last.pts):
+                    last = frame
+        except av.error.FFmpegError:
+            pass
+        if last is None:
+            return None
+        return float(last.pts * stream.time_base), last.to_ndarray(format="rgb24")
