@@ -17,6 +17,8 @@ cropped to even ones, and damaged packets are skipped and counted.
 
 import dataclasses
 import json
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -183,31 +185,24 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
         log(f"resuming after {done_chunks} finished chunk(s), {first} frames ({store.folder})")
     stats = video.DecodeStats()
     bar = _Bar(total, first) if progress else None
-    writer, note, n, t0 = None, None, first, time.perf_counter()
+    n, t0 = first, time.perf_counter()
+    frames = _Prefetch(video.decode(s.input, s.start, s.duration, s.size, stats, after=after))
+    encoder = _ChunkEncoder(store, s, info, first)
     try:
-        for frame in video.decode(s.input, s.start, s.duration, s.size, stats, after=after):
-            if writer is None:
-                writer = video.VideoWriter(store.path(n // s.chunk_frames), info.fps, crf=s.crf, preset=s.preset,
-                                           even=s.even, time_base=info.time_base, faststart=False)
-            writer.write(effect(frame.rgb), frame.time)
+        for frame in frames:
+            encoder.put(effect(frame.rgb), frame.time)
             n += 1
-            if n % s.chunk_frames == 0:
-                writer.close()
-                note = note or writer.note
-                writer = None
             if bar:
                 bar(min(n, total) if total else n)
-        if writer is not None:  # the last, shorter chunk: complete at the end of the stream
-            writer.close()
-            note = note or writer.note
-            writer = None
+        encoder.finish()
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        frames.stop()
+        encoder.abort()
         kept = store.done()
         if kept:
             log(f"\nstopped: {kept} finished chunk(s) kept in {store.folder}; the same command with --resume continues")
         raise
+    note = encoder.note
     seconds = time.perf_counter() - t0
     chunks = [store.path(k) for k in range(store.done())]
     if not chunks:
@@ -215,12 +210,127 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
                         f"{'the end' if s.duration is None else f'{s.start + s.duration:g} s'}")
     audio = video.AudioCopy(s.input, s.start, s.duration) if s.audio else None
     audio_codec = audio.stream.codec_context.name if audio else None
-    frames = video.concat(chunks, output, audio=audio if audio else None)
+    count = video.concat(chunks, output, audio=audio if audio else None)
     if note is None:  # resumed after the last chunk: the size note is in the first one
         w, h = s.size or (info.width, info.height)
         if w % 2 or h % 2:
             ew, eh = video.even_size((w, h), s.even)
             note = f"{w}x{h} {'padded' if s.even == 'pad' else 'cropped'} to {ew}x{eh} (H.264 needs even sides)"
     store.remove()
-    return RenderReport(str(output), frames, n - first, seconds, stats.skipped_packets, note, audio_codec)
+    return RenderReport(str(output), count, n - first, seconds, stats.skipped_packets, note, audio_codec)
+
+
+# Decoding runs ahead of the effect and encoding behind it, each in a thread: FFmpeg and x264
+# release the GIL, so on a CPU their work overlaps the effect's instead of adding to it.
+
+_END = object()
+_ABORT = object()
+
+
+class _Prefetch:
+    """Iterate ``frames`` (a generator) in a thread, up to ``depth`` ahead; errors re-raised here."""
+
+    def __init__(self, frames, depth=4):
+        self.frames, self.queue = frames, queue.Queue(depth)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="decode", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for item in self.frames:
+                while not self.stopping.is_set():
+                    try:
+                        self.queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self.stopping.is_set():
+                    break
+            self.queue.put(_END)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self.queue.put(e)
+        finally:
+            self.frames.close()
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self):
+        self.stopping.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+class _ChunkEncoder:
+    """Encodes (frame, time) pairs into the work folder's chunks in a thread; a chunk file appears
+    only when complete. ``finish`` closes the last one and re-raises any error of the thread."""
+
+    def __init__(self, store, settings, info, first, depth=4):
+        self.store, self.s, self.info, self.n = store, settings, info, first
+        self.queue = queue.Queue(depth)
+        self.writer, self.note, self.error = None, None, None
+        self.thread = threading.Thread(target=self._run, name="encode", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        s = self.s
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _ABORT:
+                    if self.writer is not None:
+                        self.writer.abort()
+                        self.writer = None
+                    return
+                if item is _END:
+                    break
+                if self.writer is None:
+                    self.writer = video.VideoWriter(self.store.path(self.n // s.chunk_frames), self.info.fps,
+                                                    crf=s.crf, preset=s.preset, even=s.even,
+                                                    time_base=self.info.time_base, faststart=False)
+                self.writer.write(*item)
+                self.n += 1
+                if self.n % s.chunk_frames == 0:
+                    self._close()
+            if self.writer is not None:  # the last, shorter chunk: complete at the end of the stream
+                self._close()
+        except BaseException as e:  # noqa: BLE001 - re-raised by finish()
+            self.error = e
+            if self.writer is not None:
+                self.writer.abort()
+                self.writer = None
+            while self.queue.get() not in (_END, _ABORT):  # unblock the producer
+                pass
+
+    def _close(self):
+        self.writer.close()
+        self.note = self.note or self.writer.note
+        self.writer = None
+
+    def put(self, frame, time_):
+        if self.error is not None:
+            raise self.error
+        self.queue.put((frame, time_))
+
+    def finish(self):
+        self.queue.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self):
+        """Stop; the unfinished chunk is deleted (finished ones stay)."""
+        if self.thread.is_alive():
+            self.queue.put(_ABORT)
+            self.thread.join()
 

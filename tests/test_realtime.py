@@ -201,7 +201,7 @@ def test_sigterm_leaves_a_playable_file(tmp_path):
                              "--size", "64x48", "--no-display", "--out", str(out)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".term.*.mp4")) and time.monotonic() < deadline:  # recording has begun
+    while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:  # recording has begun
         time.sleep(0.1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
@@ -209,6 +209,9 @@ def test_sigterm_leaves_a_playable_file(tmp_path):
     assert proc.returncode == 130, output  # interrupted (like Ctrl-C), the recording finalised
     assert "stopped by sigterm" in output
     assert len(video_frames(out)) > 0
+    from offline import video
+
+    assert video.probe(out).codec == "h264"  # plays in a browser
     assert not list(tmp_path.glob(".term.*"))  # no temporary file left behind
 
 
