@@ -14,8 +14,8 @@ Layers that dream well (low layers paint textures and strokes, high layers eyes,
   ``conv_pw_13_relu`` (fur, dog and bird faces). Default ``conv_pw_7_relu:1.0,conv_pw_11_relu:1.5``.
 - VGG16/19: ``block3_conv3`` .. ``block5_conv3``.
 
-Zoom and dream-video keep every finished frame as a PNG in a work folder (default: beside the
-output, ``OUT.frames/``). ``--resume`` continues an interrupted render from the first missing
+Zoom keeps every finished frame as a PNG in a work folder (default: beside the output,
+``OUT.frames/``; dream-video is ``offline render --effect dream`` and keeps H.264 chunks). ``--resume`` continues an interrupted render from the first missing
 frame; each frame's jitter is seeded by its index and the previous frame is always read back from
 its PNG, so a resumed render is the same as an uninterrupted one.
 """
