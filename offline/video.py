@@ -146,52 +146,40 @@ def decode(path, start=0.0, duration=None, size=None, stats=None, after=None):
                 pass  # decode from the beginning and skip
         index, last_time = 0, None
         end = None if duration is None else start + duration
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:  # damaged data: skip the packet, keep going
-                stats.skipped_packets += 1
+        for frame in _decoded(container, stream, stats):
+            if frame.pts is not None:
+                t = float((frame.pts - base) * tb)
+            else:
+                t = (last_time + 1.0 / rate) if last_time is not None else 0.0
+            last_time = t
+            if t < start - 0.5 / rate:
                 continue
-            for frame in frames:
-                if frame.pts is not None:
-                    t = float((frame.pts - base) * tb)
-                else:
-                    t = (last_time + 1.0 / rate) if last_time is not None else 0.0
-                last_time = t
-                if t < start - 0.5 / rate:
-                    continue
-                if end is not None and t >= end - 1e-6:
-                    return
-                rel = max(0.0, t - start)
-                if after is not None and rel <= after + 1e-6:
-                    continue
-                rgb = frame.to_ndarray(format="rgb24")
-                k = int(round((frame.rotation or 0) / 90.0)) % 4
-                if k:
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k))
-                if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
-                    rgb = resize(rgb, tuple(size))
-                yield DecodedFrame(index, rel, rgb)
-                index += 1
-        # the decoder holds the last frames until the end
-        try:
-            tail = stream.decode(None)
-        except av.error.FFmpegError:
-            tail = []
-        for frame in tail:
-            t = float((frame.pts - base) * tb) if frame.pts is not None else (last_time or 0) + 1.0 / rate
-            if (end is not None and t >= end - 1e-6) or t < start - 0.5 / rate:
-                continue
+            if end is not None and t >= end - 1e-6:
+                return
             rel = max(0.0, t - start)
             if after is not None and rel <= after + 1e-6:
                 continue
             rgb = frame.to_ndarray(format="rgb24")
             k = int(round((frame.rotation or 0) / 90.0)) % 4
-            rgb = np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+            if k:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k))
             if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
                 rgb = resize(rgb, tuple(size))
             yield DecodedFrame(index, rel, rgb)
             index += 1
+
+
+def _decoded(container, stream, stats):
+    """The stream's frames; a packet that does not decode is skipped and counted. PyAV's demux
+    ends with an empty packet that flushes the frames the decoder still holds."""
+    av = _av()
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:  # damaged data: skip the packet, keep going
+            stats.skipped_packets += 1
+            continue
+        yield from frames
 
 
 def even_size(size, even="pad"):

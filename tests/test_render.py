@@ -40,10 +40,7 @@ def make_clip(path, n=12, fps=12, size=(64, 48), times=None, sound=True):
         vs = out.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.codec_context.time_base = Fraction(1, 1000)
-        audio = None
-        if sound:
-            audio = out.add_stream("aac", rate=44100)
-            audio.layout = "mono"
+        audio = tone_stream(out) if sound else None  # every stream before the first packet
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(scene(i, w, h), format="rgb24")
             frame.pts = int(round((times[i] if times else i / fps) * 1000))
@@ -52,18 +49,28 @@ def make_clip(path, n=12, fps=12, size=(64, 48), times=None, sound=True):
                 out.mux(p)
         for p in vs.encode(None):
             out.mux(p)
-        if audio is not None:
-            seconds = times[-1] + 0.1 if times else n / fps
-            t = np.arange(int(seconds * 44100)) / 44100
-            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            for k in range(0, len(samples), 1024):
-                af = av.AudioFrame.from_ndarray(samples[None, k:k + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 44100, k
-                for p in audio.encode(af):
-                    out.mux(p)
-            for p in audio.encode(None):
-                out.mux(p)
+        if sound:
+            write_tone(out, audio, times[-1] + 0.1 if times else n / fps)
     return path
+
+
+def tone_stream(out):
+    audio = out.add_stream("aac", rate=44100)
+    audio.layout = "mono"
+    return audio
+
+
+def write_tone(out, audio, seconds, amplitude=0.3):
+    """``seconds`` of a 440 Hz tone into the AAC stream ``audio`` of the output container ``out``."""
+    t = np.arange(int(seconds * 44100)) / 44100
+    samples = (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for k in range(0, len(samples), 1024):
+        af = av.AudioFrame.from_ndarray(samples[None, k:k + 1024], format="fltp", layout="mono")
+        af.sample_rate, af.pts = 44100, k
+        for p in audio.encode(af):
+            out.mux(p)
+    for p in audio.encode(None):
+        out.mux(p)
 
 
 def frame_times(path):
@@ -242,15 +249,7 @@ def test_render_stylizes_every_frame_with_a_random_fast_model(tmp_path):
 
 def sound_only(path):
     with av.open(str(path), "w") as out:
-        a = out.add_stream("aac", rate=44100)
-        a.layout = "mono"
-        for k in range(0, 44100, 1024):
-            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            af.sample_rate, af.pts = 44100, k
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode(None):
-            out.mux(p)
+        write_tone(out, tone_stream(out), 1.0)
     return path
 
 
