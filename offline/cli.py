@@ -10,11 +10,11 @@ import click
 
 # command name -> "module:attribute" of a click command or group
 COMMANDS = {
-    "fashion": ("offline.fashion:cli", "Fashion-MNIST classifier: train, eval, predict."),
-    "gatys": ("offline.gatys:gatys_cmd", "Gatys neural style transfer (optimisation)."),
-    "texture": ("offline.gatys:texture_cmd", "Texture synthesis from a style image."),
-    "invert": ("offline.gatys:invert_cmd", "Reconstruct an image from one layer's features."),
-    "viz": ("offline.visualize:cli", "CNN visualisation: filters, feature maps, saliency, maximisation."),
+    "fashion": ("offline.commands.fashion:cli", "Fashion-MNIST classifier: train, eval, predict."),
+    "gatys": ("offline.commands.gatys:gatys_cmd", "Gatys neural style transfer (optimisation)."),
+    "texture": ("offline.commands.gatys:texture_cmd", "Texture synthesis from a style image."),
+    "invert": ("offline.commands.gatys:invert_cmd", "Reconstruct an image from one layer's features."),
+    "viz": ("offline.commands.visualize:cli", "CNN visualisation: filters, feature maps, saliency, maximisation."),
     "dream": ("offline.dream:dream_cmd", "DeepDream a still image."),
     "zoom": ("offline.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
     "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
