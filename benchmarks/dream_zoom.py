@@ -34,11 +34,11 @@ def child(size, tile, frames, model, alpha, weights, weights_dir, image):
     with tempfile.TemporaryDirectory() as work:
         store = dream.FrameStore(work, {})
         t0 = time.perf_counter()
-        dream.render_zoom(store, start, [ascent], frames=1, steps=4)  # warm-up: traces, first frame
+        dream.render_zoom(store, start, [ascent], dream.ZoomSettings(frames=1, steps=4))  # warm-up: traces, first frame
         warm = time.perf_counter() - t0
         store = dream.FrameStore(work, {}, resume=True)
         t0, c0 = time.perf_counter(), time.process_time()
-        dream.render_zoom(store, start, [ascent], frames=1 + frames, steps=4)
+        dream.render_zoom(store, start, [ascent], dream.ZoomSettings(frames=1 + frames, steps=4))
         per_frame = (time.perf_counter() - t0) / frames
         cpu_per_frame = (time.process_time() - c0) / frames  # all threads: robust to a busy machine
     return {"size": f"{w}x{h}", "tile": tile, "sec_per_frame": per_frame, "cpu_sec_per_frame": cpu_per_frame, "first_frame_s": warm,

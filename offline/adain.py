@@ -84,9 +84,9 @@ def mix_weights(weights, n):
         return np.full(n, 1.0 / n, np.float32)
     w = np.asarray([float(v) for v in weights], np.float64)
     if w.shape != (n,):
-        raise UserError(f"--mix has {w.size} weights for {n} styles")
+        raise UserError(f"mix has {w.size} weights for {n} styles")
     if (w < 0).any() or w.sum() <= 0:
-        raise UserError(f"--mix weights must be non-negative and not all zero: {list(weights)}")
+        raise UserError(f"mix weights must be non-negative and not all zero: {list(weights)}")
     return (w / w.sum()).astype(np.float32)
 
 
@@ -455,7 +455,7 @@ class Stylizer(StylizerBase):
             out = self.frame_function()(content, stats, alpha)
         else:
             if mix is not None:
-                raise UserError("--mix and a region mask do not go together: each region takes one style")
+                raise UserError("a style mix and a region mask do not go together: each region takes one style")
             regions = region_masks(mask, len(styles), content.shape[:2])
             if self._fn_masked is None:
                 from offline.backend import Compiled

@@ -224,9 +224,9 @@ def octave_sizes(size, octaves, scale, min_side=32):
     side smaller than ``min_side`` are dropped (so a tiny image gets fewer octaves)."""
     h, w = int(size[0]), int(size[1])
     if octaves < 1:
-        raise UserError(f"--octaves must be >= 1, got {octaves}")
+        raise UserError(f"octaves must be >= 1, got {octaves}")
     if scale <= 1.0 and octaves > 1:
-        raise UserError(f"--octave-scale must be > 1, got {scale}")
+        raise UserError(f"octave scale must be > 1, got {scale}")
     out = []
     for k in range(octaves - 1, -1, -1):
         s = (h / scale**k, w / scale**k)
@@ -291,11 +291,11 @@ class AscentConfig:
 
     def check(self):
         if self.steps < 0:
-            raise UserError(f"--steps must be >= 0, got {self.steps}")
+            raise UserError(f"steps must be >= 0, got {self.steps}")
         if self.step_size <= 0:
-            raise UserError(f"--step-size must be > 0, got {self.step_size}")
+            raise UserError(f"step size must be > 0, got {self.step_size}")
         if self.tile and self.tile < ALIGN:
-            raise UserError(f"--tile must be 0 (off) or >= {ALIGN}, got {self.tile}")
+            raise UserError(f"tile must be 0 (off) or >= {ALIGN}, got {self.tile}")
         if self.normalize not in ("std", "mean_abs"):
             raise UserError(f"bad normalize {self.normalize!r}: expected std or mean_abs")
         if self.jitter < 0:

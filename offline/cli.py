@@ -15,9 +15,9 @@ COMMANDS = {
     "texture": ("offline.commands.gatys:texture_cmd", "Texture synthesis from a style image."),
     "invert": ("offline.commands.gatys:invert_cmd", "Reconstruct an image from one layer's features."),
     "viz": ("offline.commands.visualize:cli", "CNN visualisation: filters, feature maps, saliency, maximisation."),
-    "dream": ("offline.dream:dream_cmd", "DeepDream a still image."),
-    "zoom": ("offline.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
-    "dream-video": ("offline.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
+    "dream": ("offline.commands.dream:dream_cmd", "DeepDream a still image."),
+    "zoom": ("offline.commands.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
+    "dream-video": ("offline.commands.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
     "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
@@ -71,7 +71,7 @@ def main():
     Examples:
       offline fashion train --model cnn --out trained/fashion_mnist
       offline gatys photo.jpg painting.jpg -o styled.png
-      offline dream photo.jpg -o dream.png --model mobilenet --alpha 0.75
+      offline dream photo.jpg -o dream.png --model mobilenet --width 0.75
       offline adain stylize photo.jpg --style la_muse -o styled.png
 
     Pretrained weights: --weights imagenet (Keras download), a .h5 file, or a folder of weight

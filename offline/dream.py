@@ -20,23 +20,18 @@ frame; each frame's jitter is seeded by its index and the previous frame is alwa
 its PNG, so a resumed render is the same as an uninterrupted one.
 """
 
+import dataclasses
 import json
 import math
-import time
-from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 
-from offline.commands import outputs
-from offline.commands import outputs as commands_outputs  # zoom's parameter is called outputs
 from offline import ascent as asc
 from offline.errors import UserError
-from offline.media import read_image, resize, to_uint8, write_gif, write_image
+from offline.media import read_image, resize, to_uint8, write_image
+from offline.options import parse_weighted_list
 from offline.render import WorkFolder
-from offline.video import VideoWriter
-from offline.options import SIZE, parse_weighted_list, seed_option, weights_options, width_option
 
 DEFAULT_BACKBONE = "inception_v3"
 DREAM_LAYERS = {
@@ -125,51 +120,6 @@ def make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed):
                             tile=tile, jitter=jitter, seed=seed).check()
 
 
-def dream_options(steps, octaves, multiple=False):
-    """The model, objective and ascent options shared by dream, zoom and dream-video."""
-    again = " (repeat for a schedule)" if multiple else ""
-
-    def deco(f):
-        opts = [
-            click.option("--model", default=DEFAULT_BACKBONE, show_default=True,
-                         help="Backbone: inception_v3, mobilenet, vgg19, vgg16."),
-            weights_options,
-            click.option("--layers", multiple=multiple, default=None,
-                         help=f"Weighted layers, e.g. mixed3:1.0,mixed5:1.5 [default per model]{again}."),
-            click.option("--channel", multiple=multiple, default=None,
-                         help=f"Amplify one channel: LAYER:IDX{again}."),
-            click.option("--class", "class_index", type=int, multiple=multiple, default=None,
-                         help=f"Dream toward an ImageNet class (0..999) through the classifier top{again}."),
-            click.option("--guide", type=click.Path(dir_okay=False), default=None,
-                         help="Guided hallucination: pull features toward this image's."),
-            click.option("--octaves", type=int, default=octaves, show_default=True, help="Scales, smallest first."),
-            click.option("--octave-scale", type=float, default=1.4, show_default=True, help="Ratio between octaves."),
-            click.option("--steps", type=int, default=steps, show_default=True, help="Gradient steps per octave."),
-            click.option("--step-size", type=float, default=0.01, show_default=True,
-                         help="Step on the normalised gradient, in half-ranges of the input (0.01 ~ 1.3 grey levels)."),
-            click.option("--tile", type=int, default=512, show_default=True,
-                         help="Gradient tile side (bounds memory on big images; 0: never tile)."),
-            click.option("--jitter", type=int, default=32, show_default=True, help="Largest random roll, pixels."),
-            seed_option,
-        ]
-        for opt in reversed(opts):
-            f = opt(f)
-        return width_option()(f)
-
-    return deco
-
-
-def _start_image(image, noise, size, seed, default_size, max_side=None):
-    """The RGB float image to dream on: IMAGE (resized to --size) or --noise of --size."""
-    if bool(image) == bool(noise):
-        raise UserError("give an IMAGE or --noise (one of them)")
-    if noise:
-        w, h = size or default_size
-        return asc.noise_image((h, w), seed=seed)
-    img = read_image(image, max_side=None if size else max_side)
-    return (cover(img, size) if size else img).astype(np.float32)
-
-
 def cover(image, size):
     """Resize to cover (W, H) keeping the aspect ratio, then crop the centre: no distortion."""
     w, h = size
@@ -192,40 +142,6 @@ class _Progress:
         self.bar.update(done, values=[("loss", float(loss))])
 
 
-# --- stills --------------------------------------------------------------------------------------
-
-@click.command("dream")
-@click.argument("image", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png, .jpg).")
-@click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
-@click.option("--size", type=SIZE, default=None, help="Resize the input (or the noise) to WxH [noise: 512x512].")
-@click.option("--max-side", type=int, default=None, help="Shrink the input so its longer side is at most this.")
-@dream_options(steps=20, octaves=4)
-def dream_cmd(image, output, noise, size, max_side, model, width, weights, weights_dir, layers, channel, class_index,
-              guide, octaves, octave_scale, steps, step_size, tile, jitter, seed):
-    """DeepDream a still IMAGE (or --noise) into OUT.
-
-    \b
-    Examples:
-      offline dream photo.jpg -o dream.png
-      offline dream photo.jpg -o dream.png --model mobilenet --width 0.75 --layers conv_pw_3_relu
-      offline dream photo.jpg -o dog.png --model mobilenet --width 0.75 --class 207 --steps 40
-    """
-    outputs.check_not_inputs([output], [image, guide])
-    entries = objective_entries(layers, channel, class_index)
-    if len(entries) > 1:
-        raise UserError("choose one of --layers, --channel, --class")
-    config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
-    start = _start_image(image, noise, size, seed, (512, 512), max_side)
-    guide_img = read_image(guide, max_side=224) if guide else None
-    (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
-    t0 = time.perf_counter()
-    n = len(asc.octave_sizes(start.shape[:2], octaves, octave_scale)) * steps
-    out = ascent.run(start, progress=_Progress(n) if n else None)
-    write_image(output, out)
-    click.echo(f"wrote {output} ({start.shape[1]}x{start.shape[0]}, {ascent.backbone.name}, "
-               f"{ascent.objective.describe()}, {time.perf_counter() - t0:.1f} s)")
-
 
 # --- frames kept on disk (resume) ----------------------------------------------------------------
 
@@ -244,23 +160,6 @@ class FrameStore(WorkFolder):
     def frames(self, n):
         for i in range(n):
             yield self.read(i)
-
-
-def _work_folder(work, output):
-    return Path(work) if work else Path(output).with_suffix(".frames")
-
-
-def write_outputs(outputs, store, count, fps, gif_side=None):
-    """Assemble the finished frames into each output (.mp4/.avi via OpenCV, .gif via Pillow)."""
-    for out in outputs:
-        if Path(out).suffix.lower() == ".gif":
-            write_gif(out, list(store.frames(count)), fps=fps, max_side=gif_side)
-        else:
-            first = store.read(0)
-            with VideoWriter(out, fps, (first.shape[1], first.shape[0])) as writer:
-                for frame in store.frames(count):
-                    writer.write(frame)
-        click.echo(f"wrote {out} ({count} frames, {fps:g} fps)")
 
 
 # --- infinite zoom -------------------------------------------------------------------------------
@@ -300,74 +199,68 @@ def schedule_index(i, n_entries, frames, every=None, loop=False):
     return k % n_entries if loop else min(k, n_entries - 1)
 
 
-def _render_settings(**kw):
-    return json.loads(json.dumps(kw))  # as it will read back from render.json (tuples -> lists)
+@dataclasses.dataclass
+class ZoomSettings:
+    """Every setting of an infinite-zoom render: the CLI's defaults, ``render_zoom``'s, and (bar
+    the frame count and rate, which a resume may change) what ``render.json`` stores."""
+
+    image: str = None  # start from this image ...
+    noise: bool = False  # ... or from noise
+    size: tuple = None  # (w, h) [the image's; noise: 640x360]
+    frames: int = 240
+    fps: float = 24.0
+    zoom: float = 1.02  # per frame
+    rotate: float = 0.0  # degrees per frame
+    loop: bool = False  # cycle the objective schedule every ``every`` frames
+    every: int = None  # frames per schedule entry [once through; loop: 48]
+    stabilize: float = 0.0  # pull each frame's colour statistics toward the start image's (0..1)
+    entries: list = dataclasses.field(default_factory=list)  # objective_entries(): the schedule
+    guide: str = None
+    model: str = DEFAULT_BACKBONE
+    width: float = 1.0  # MobileNet width
+    weights: str = "imagenet"
+    octaves: int = 1
+    octave_scale: float = 1.4
+    steps: int = 4  # per octave and frame (the first frame dreams FIRST_FRAME_BOOST times as long)
+    step_size: float = 0.01
+    tile: int = 512
+    jitter: int = 32
+    seed: int = 0
+
+    def check(self):
+        if self.frames < 1 or self.fps <= 0 or self.zoom <= 0:
+            raise UserError(f"frames and fps must be positive and zoom > 0, got {self.frames}, {self.fps:g}, {self.zoom:g}")
+        if not 0.0 <= self.stabilize <= 1.0:
+            raise UserError(f"stabilize must be in 0..1, got {self.stabilize:g}")
+        return self
+
+    def config(self):
+        return make_config(self.octaves, self.octave_scale, self.steps, self.step_size, self.tile, self.jitter, self.seed)
+
+    def render_key(self, size):
+        """What decides the frames (``render.json``; the frame count and rate may change on resume)."""
+        d = dataclasses.asdict(self)
+        d.update(kind="zoom", size=list(size), weights=str(self.weights))
+        for k in ("frames", "fps"):
+            d.pop(k)
+        return json.loads(json.dumps(d))  # as it reads back (tuples -> lists)
 
 
-@click.command("zoom")
-@click.argument("image", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "outputs", multiple=True, required=True, type=commands_outputs.OutputFile(commands_outputs.VIDEO + (".gif",)),
-              help="Output video: .mp4 (OpenCV) and/or .gif (repeat -o for both).")
-@click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
-@click.option("--frames", type=int, default=240, show_default=True)
-@click.option("--fps", type=float, default=24.0, show_default=True)
-@click.option("--zoom", "zoom_factor", type=float, default=1.02, show_default=True, help="Zoom per frame.")
-@click.option("--rotate", type=float, default=0.0, show_default=True, help="Degrees per frame.")
-@click.option("--size", type=SIZE, default=None, help="Frame size WxH [image: its size; noise: 640x360].")
-@click.option("--loop", is_flag=True, help="Cycle the --layers/--channel/--class schedule every --every frames.")
-@click.option("--every", type=int, default=None, help="Frames per schedule entry [once through; --loop: 48].")
-@click.option("--work", type=click.Path(file_okay=False), default=None, help="Frames folder [OUT.frames beside the output].")
-@click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
-@click.option("--fresh", is_flag=True, help="Delete the work folder's frames and start over.")
-@click.option("--gif-side", type=int, default=None, help="Longest side of GIF frames [frame size].")
-@click.option("--stabilize", type=float, default=0.0, show_default=True,
-              help="Pull each frame's colour mean/std toward the start image's (0..1; 0: off).")
-@dream_options(steps=4, octaves=1, multiple=True)
-def zoom_cmd(image, outputs, noise, frames, fps, zoom_factor, rotate, size, loop, every, work, resume, fresh, gif_side,
-             stabilize,
-             model, width, weights, weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps,
-             step_size, tile, jitter, seed):
-    """Render an infinite-zoom DeepDream video from IMAGE (or --noise).
+def render_zoom(store, start, ascents, settings, log=print):
+    """Dream frames store.done() .. settings.frames-1; returns how many were rendered now.
 
-    Each frame zooms into the previous one (--zoom, --rotate) and dreams --steps on it.
-
-    \b
-    Examples:
-      offline zoom photo.jpg -o zoom.mp4 --frames 240 --zoom 1.02
-      offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --model mobilenet --width 0.75 \\
-          --layers conv_pw_5_relu --layers conv_pw_11_relu --loop --every 48
-    """
-    commands_outputs.check_not_inputs(outputs, [image, guide])
-    if frames < 1 or fps <= 0 or zoom_factor <= 0:
-        raise UserError("--frames and --fps must be positive, --zoom > 0")
-    entries = objective_entries(layers, channel, class_index)
-    config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
-    start = _start_image(image, noise, size, seed, (640, 360))
-    settings = _render_settings(kind="zoom", image=str(image) if image else None, noise=noise,
-                                size=[start.shape[1], start.shape[0]], zoom=zoom_factor, rotate=rotate, loop=loop,
-                                every=every, stabilize=stabilize, entries=entries, guide=guide, model=model, width=width,
-                                weights=str(weights), octaves=octaves, octave_scale=octave_scale, steps=steps,
-                                step_size=step_size, tile=tile, jitter=jitter, seed=seed)
-    store = FrameStore(_work_folder(work, outputs[0]), settings, resume, fresh)
-    guide_img = read_image(guide, max_side=224) if guide else None
-    ascents = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
-    render_zoom(store, start, ascents, frames, zoom_factor, rotate, steps, seed, every, loop, stabilize)
-    write_outputs(outputs, store, frames, fps, gif_side)
-
-
-def render_zoom(store, start, ascents, frames, zoom=1.02, rotate=0.0, steps=4, seed=0, every=None, loop=False,
-                stabilize=0.0):
-    """Dream frames store.done() .. frames-1; returns how many were rendered now.
-
-    ``stabilize``: how far each zoomed frame's colour statistics move back toward the start
-    image's (0: not at all), see :func:`match_colour_stats`."""
+    ``settings.stabilize``: how far each zoomed frame's colour statistics move back toward the
+    start image's (0: not at all), see :func:`match_colour_stats`."""
+    s = settings
+    frames, zoom, rotate, steps, seed, every, loop, stabilize = (s.frames, s.zoom, s.rotate, s.steps, s.seed, s.every,
+                                                                s.loop, s.stabilize)
     reference = colour_stats(start)
     first = store.done()
     if first >= frames:
-        click.echo(f"all {frames} frames already in {store.folder}")
+        log(f"all {frames} frames already in {store.folder}")
         return 0
     if first:
-        click.echo(f"resuming at frame {first} of {frames} ({store.folder})")
+        log(f"resuming at frame {first} of {frames} ({store.folder})")
     bar = _Progress(frames, unit="frame")
     prev = store.read(first - 1) if first else None
     for i in range(first, frames):
@@ -407,7 +300,7 @@ class DreamEffect:
 
     def __init__(self, ascent, carry=0.5, flow=True, seed=0):
         if not 0.0 <= carry < 1.0:
-            raise UserError(f"--carry must be in [0, 1), got {carry}")
+            raise UserError(f"carry must be in [0, 1), got {carry}")
         self.ascent, self.carry, self.flow, self.seed = ascent, float(carry), bool(flow), seed
         self.index = 0
         self._prev = None  # (previous source frame, previous dreamed frame)
@@ -448,42 +341,3 @@ def build_dream_effect(layers=None, channel=None, class_index=None, model=DEFAUL
     return DreamEffect(ascent, carry, flow, seed)
 
 
-@click.command("dream-video")
-@click.argument("video", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=outputs.OutputFile((".mp4",)), help="Output video (.mp4).")
-@click.option("--blend", "--carry", "carry", type=float, default=0.5, show_default=True,
-              help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.")
-@click.option("--no-flow", is_flag=True, help="Blend without optical-flow warping (to compare).")
-@click.option("--size", type=SIZE, default=None, help="Resize frames to WxH [source size].")
-@click.option("--max-frames", type=click.IntRange(1), default=None, help="Only the first N frames (previews).")
-@click.option("--work", type=click.Path(), default=None, help="Chunks folder [OUT.chunks beside the output].")
-@click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
-@click.option("--fresh", is_flag=True, help="Delete the work folder's chunks and start over.")
-@dream_options(steps=5, octaves=2)
-def dream_video_cmd(video, output, carry, no_flow, size, max_frames, work, resume, fresh, model, width, weights,
-                    weights_dir, layers, channel, class_index, guide, octaves, octave_scale, steps, step_size, tile,
-                    jitter, seed):
-    """DeepDream every frame of VIDEO, with its sound: `offline render VIDEO --effect dream`.
-
-    Each frame starts from a blend of itself and the previous dreamed frame warped by optical flow,
-    so the hallucinations stick to the moving scene instead of flickering.
-
-    \b
-    Example:
-      offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
-    """
-    from offline import video as video_io
-    from offline.render import RenderSettings, render
-
-    outputs.check_not_inputs([output], [video, guide])
-    if not 0.0 <= carry < 1.0:
-        raise UserError(f"--blend must be in [0, 1), got {carry}")
-    info = video_io.probe(video)
-    dream = dict(layers=layers, channel=channel, class_index=class_index, model=model, width=width,
-                 weights=str(weights), guide=guide, octaves=octaves, octave_scale=octave_scale, steps=steps,
-                 step_size=step_size, tile=tile, jitter=jitter, seed=seed, carry=carry, flow=not no_flow)
-    duration = max_frames / info.fps if max_frames else None
-    settings = RenderSettings(input=str(video), effect="dream", size=tuple(size) if size else None,
-                              duration=duration, effect_settings=dream).check()
-    effect = build_dream_effect(weights_dir=weights_dir, **dream)
-    click.echo(render(settings, effect, output, work, resume, fresh, log=click.echo).line())

@@ -382,7 +382,7 @@ class FastStylizer(StylizerBase):
             out = fn(content, stats, alpha)
         else:
             if mix is not None:
-                raise UserError("--mix and a region mask do not go together: each region takes one style")
+                raise UserError("a style mix and a region mask do not go together: each region takes one style")
             regions = region_masks(mask, len(styles), content.shape[:2])
             out = np.zeros(content.shape, np.float32)
             for k, s in enumerate(styles):

@@ -77,7 +77,7 @@ def test_resume_skips_finished_frames(tmp_path):
     settings = {"kind": "test"}
     store = dream.FrameStore(tmp_path / "w", settings)
     first = CountingAscent()
-    assert dream.render_zoom(store, start, [first], frames=3, steps=2) == 3
+    assert dream.render_zoom(store, start, [first], dream.ZoomSettings(frames=3, steps=2)) == 3
     assert first.calls == [2 * dream.FIRST_FRAME_BOOST, 2, 2]
     stamps = [os.stat(store.path(i)).st_mtime_ns for i in range(3)]
     frames_before = [store.read(i) for i in range(3)]
@@ -85,19 +85,20 @@ def test_resume_skips_finished_frames(tmp_path):
     # "interrupted" after 3 frames: resume renders only frames 3 and 4
     again = dream.FrameStore(tmp_path / "w", settings, resume=True)
     second = CountingAscent()
-    assert dream.render_zoom(again, start, [second], frames=5, steps=2) == 2
+    assert dream.render_zoom(again, start, [second], dream.ZoomSettings(frames=5, steps=2)) == 2
     assert second.calls == [2, 2]
     assert [os.stat(store.path(i)).st_mtime_ns for i in range(3)] == stamps
     assert again.done() == 5
     # frame 3 continued from frame 2 as read back from disk (brighter, not from the start image)
     assert again.read(3).mean() > frames_before[2].mean()
     # everything done: nothing is rendered
-    assert dream.render_zoom(dream.FrameStore(tmp_path / "w", settings, resume=True), start, [second], 5) == 0
+    assert dream.render_zoom(dream.FrameStore(tmp_path / "w", settings, resume=True), start, [second],
+                             dream.ZoomSettings(frames=5)) == 0
 
 
 def test_existing_frames_need_resume_and_matching_settings(tmp_path):
     store = dream.FrameStore(tmp_path / "w", {"zoom": 1.02})
-    dream.render_zoom(store, np.zeros((8, 8, 3), np.float32), [CountingAscent()], frames=1)
+    dream.render_zoom(store, np.zeros((8, 8, 3), np.float32), [CountingAscent()], dream.ZoomSettings(frames=1))
     with pytest.raises(dream.UserError, match="--resume"):
         dream.FrameStore(tmp_path / "w", {"zoom": 1.02})
     with pytest.raises(dream.UserError, match="zoom"):
