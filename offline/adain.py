@@ -19,7 +19,7 @@ from keras import layers, ops
 
 from offline.backbone import dtype_policy, layer_alias, load_backbone
 from offline.errors import UserError
-from offline.media import to_uint8
+from offline.media import preserve_colors, to_uint8
 from offline.losses import EPSILON, mean_std
 
 DEPTHS = ("relu3_1", "relu4_1")
@@ -483,17 +483,3 @@ def region_masks(mask, k, shape):
         raise UserError("a region mask needs at least two styles (one per region)")
     labels = np.rint(mask.astype(np.float32) / 255.0 * (k - 1)).astype(int)
     return np.eye(k, dtype=np.float32)[np.clip(labels, 0, k - 1)]
-
-
-def preserve_colors(content, stylized):
-    """Keep the content's colours: the stylized luminance with the content's chroma (YCrCb),
-    Gatys et al. 2016's luminance-only transfer (works with cached style statistics)."""
-    import cv2
-
-    content = np.asarray(content, np.uint8)
-    if content.shape != stylized.shape:
-        content = cv2.resize(content, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
-    y = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
-    c = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
-    y[..., 1:] = c[..., 1:]
-    return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)

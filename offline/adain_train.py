@@ -233,14 +233,12 @@ def save_checkpoint(trainer, folder, extra=None):
     written then renamed."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".network.tmp.weights.h5"
-    trainer.network.save_weights(tmp)
-    os.replace(tmp, folder / trainer.weights_name)
+    with media.atomic_path(folder / trainer.weights_name, ".weights.h5") as tmp:
+        trainer.network.save_weights(tmp)
     opt = {f"v{i}": ops.convert_to_numpy(v) for i, v in enumerate(trainer.optimizer.variables)}
-    tmp = folder / ".optimizer.tmp.npz"
-    with open(tmp, "wb") as f:
-        np.savez(f, **opt)
-    os.replace(tmp, folder / "optimizer.npz")
+    with media.atomic_path(folder / "optimizer.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **opt)
     state = {"step": int(ops.convert_to_numpy(trainer.optimizer.iterations)), "time": time.time(), **(extra or {})}
     media.atomic_write_text(folder / "state.json", json.dumps(state, indent=1))
     return state

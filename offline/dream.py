@@ -31,6 +31,7 @@ from offline import ascent as asc
 from offline.errors import UserError
 from offline.media import read_image, resize, to_uint8, write_image
 from offline.options import parse_weighted_list
+from offline.progress import Progress
 from offline.render import WorkFolder
 
 DEFAULT_BACKBONE = "inception_v3"
@@ -128,18 +129,6 @@ def cover(image, size):
     big = resize(image, (max(w, round(iw * s)), max(h, round(ih * s))))
     y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
     return big[y : y + h, x : x + w]
-
-
-class _Progress:
-    """keras.utils.Progbar (with ETA), started lazily so that errors print before it."""
-
-    def __init__(self, total, unit="step"):
-        import keras
-
-        self.bar = keras.utils.Progbar(total, stateful_metrics=["loss"], unit_name=unit)
-
-    def __call__(self, done, total, loss):
-        self.bar.update(done, values=[("loss", float(loss))])
 
 
 
@@ -261,7 +250,7 @@ def render_zoom(store, start, ascents, settings, log=print):
         return 0
     if first:
         log(f"resuming at frame {first} of {frames} ({store.folder})")
-    bar = _Progress(frames, unit="frame")
+    bar = Progress(frames, unit="frame")
     prev = store.read(first - 1) if first else None
     for i in range(first, frames):
         ascent = ascents[schedule_index(i, len(ascents), frames, every, loop)]

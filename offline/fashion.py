@@ -259,9 +259,10 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
 
 
 def _save_model_atomically(model, path):
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    from offline.media import atomic_path
+
+    with atomic_path(path, ".keras") as tmp:
+        model.save(tmp)
 
 
 def _machine():

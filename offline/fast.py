@@ -29,10 +29,10 @@ import numpy as np
 from keras import layers, ops
 
 from offline.adain import (STYLE_LAYERS, StyleStats, StylizerBase, build_encoder, check_encoder, mix_stats,
-                          pad_to_multiple, preserve_colors, region_masks)
+                          pad_to_multiple, region_masks)
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
-from offline.media import to_uint8
+from offline.media import preserve_colors, to_uint8
 from offline.losses import mean_std
 
 KIND = "fast"

@@ -320,8 +320,8 @@ def train(settings, command=None, log=print):
     step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     final = logline.recent or checkpoint.last_logs or state.get("recent_losses") or {}
     out.mkdir(parents=True, exist_ok=True)
-    trainer.network.save_weights(out / ".network.tmp.weights.h5")
-    (out / ".network.tmp.weights.h5").replace(out / "network.weights.h5")
+    with media.atomic_path(out / "network.weights.h5", ".weights.h5") as tmp:
+        trainer.network.save_weights(tmp)
     from offline import backend
 
     manifest = {

@@ -14,18 +14,17 @@ deterministic objective it needs far fewer evaluations than Adam (Gatys et al. u
 """
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
 import cv2
-import keras
 import numpy as np
 from keras import ops
 
 from offline import backend, losses, media
 from offline.errors import UserError
 from offline.options import parse_weighted_list
+from offline.progress import Progress
 
 # The paper's / TF tutorial's VGG19 layers. Only blocks 1-3 have genuine weights on machines
 # without a full download: pass e.g. --content-layers block3_conv2 --style-layers block1_conv1,...
@@ -158,7 +157,7 @@ def optimize(objective, targets, x0, optimizer="lbfgs", steps=300, lr=ADAM_LR, s
     """Minimise ``objective.loss`` over the image ``x0`` (float RGB 0..255, H x W x 3).
 
     ``steps`` counts iterations (L-BFGS: one iteration may evaluate the loss a few times in its
-    line search). ``progress`` is a keras Progbar (or None); ``target_loss`` stops as soon as the
+    line search). ``progress`` is an ``offline.progress.Progress`` (or None); ``target_loss`` stops as soon as the
     total loss is at or below it (used by the benchmark). Ctrl-C stops and returns the best image
     so far. Returns a :class:`Result`."""
     value_and_grad = _compiled(objective)
@@ -388,7 +387,7 @@ def style_transfer(objective, content, styles, style_mix=None, scales=(384,), st
         styles_s = [media.fit_max_side(s, max(16, round(side * style_scale))) for s in styles]
         targets = objective.targets(content=content_s, styles=styles_s, style_mix=style_mix)
         x0 = init_image(init, content_s, styles_s[0], size, seed) if x is None else media.resize(x, size)
-        bar = _progbar(steps, objective, f"scale {i + 1}/{len(scales)} ({size[0]}x{size[1]})") if progress else None
+        bar = Progress(steps, title=f"scale {i + 1}/{len(scales)} ({size[0]}x{size[1]})") if progress else None
         last = i == len(scales) - 1
         result = optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
                           progress=bar, target_loss=target_loss if last else None, lr=lr)
@@ -403,24 +402,9 @@ def style_transfer(objective, content, styles, style_mix=None, scales=(384,), st
         if result.stopped == "interrupted":
             break
     if preserve_color:
-        x = colorize(x, original)
-        frames = [media.to_uint8(colorize(f, original)) for f in frames]
+        x = media.preserve_colors(original, x)
+        frames = [media.preserve_colors(original, f) for f in frames]
     return Result(x, history, frames, evals, result.stopped, first_initial)
-
-
-def colorize(image, original):
-    """The luminance of ``image`` with the colours (CrCb) of ``original``, resized to match."""
-    _, crcb = luminance(media.resize(original, (image.shape[1], image.shape[0])))
-    y, _ = luminance(image)
-    return recombine_color(y, crcb)
-
-
-def _progbar(steps, objective, title):
-    print(title, file=sys.stderr)
-    names = ["loss"] + [n for n, on in (("content", objective.content), ("style", objective.style),
-                                         ("features", objective.invert), ("alpha", objective.alpha_norm_weight),
-                                         ("tv", objective.tv_weight)) if on]
-    return keras.utils.Progbar(steps, stateful_metrics=names)
 
 
 def synthesize_texture(objective, style, size, steps=300, optimizer="lbfgs", seed=0, save_every=0,
@@ -428,7 +412,7 @@ def synthesize_texture(objective, style, size, steps=300, optimizer="lbfgs", see
     """Style loss only, from noise, at any (width, height): may be larger than the source."""
     targets = objective.targets(styles=[style])
     x0 = init_image("noise", None, style, size, seed)
-    bar = _progbar(steps, objective, f"texture {size[0]}x{size[1]}") if progress else None
+    bar = Progress(steps, title=f"texture {size[0]}x{size[1]}") if progress else None
     return optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
                     progress=bar, lr=lr)
 
@@ -438,7 +422,7 @@ def invert_features(objective, image, steps=300, optimizer="lbfgs", seed=0, save
     """Reconstruct ``image`` (RGB uint8) from its features at ``objective.invert``'s layers, from noise."""
     targets = objective.targets(invert=image)
     x0 = init_image("noise", None, image, (image.shape[1], image.shape[0]), seed)
-    bar = _progbar(steps, objective, f"invert {', '.join(objective.invert)}") if progress else None
+    bar = Progress(steps, title=f"invert {', '.join(objective.invert)}") if progress else None
     return optimize(objective, targets, x0, optimizer=optimizer, steps=steps, save_every=save_every,
                     progress=bar, lr=lr)
 

@@ -3,6 +3,7 @@
 Images inside the project are RGB uint8 numpy arrays (H, W, 3); OpenCV's BGR stays in this file.
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -123,15 +124,24 @@ def _temp_beside(path, suffix):
     return tmp
 
 
-def atomic_write_bytes(path, data):
-    tmp = _temp_beside(path, ".tmp")
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """A temporary path beside ``path`` (same folder, hidden, ending in ``suffix`` [path's]) to
+    write to: moved onto ``path`` when the block ends, deleted if it raises. Every file the
+    project writes goes through here, so no reader ever sees half a file."""
+    tmp = _temp_beside(path, suffix or Path(path).suffix or ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_write_bytes(path, data):
+    with atomic_path(path, ".tmp") as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
 
 
 def atomic_write_text(path, text):
@@ -150,6 +160,18 @@ def write_image(path, image):
         raise UserError(f"cannot encode image as {ext}: {path}")
     atomic_write_bytes(path, buf.tobytes())
     return path
+
+
+def preserve_colors(content, stylized):
+    """Keep the content's colours: the stylized luminance with the content's chroma (YCrCb),
+    Gatys et al. 2016's luminance-only transfer (works with cached style statistics)."""
+    content, stylized = to_uint8(content), to_uint8(stylized)
+    if content.shape != stylized.shape:
+        content = cv2.resize(content, (stylized.shape[1], stylized.shape[0]), interpolation=cv2.INTER_AREA)
+    y = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)
+    c = cv2.cvtColor(content, cv2.COLOR_RGB2YCrCb)
+    y[..., 1:] = c[..., 1:]
+    return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
 
 
 # --- grids and contact sheets --------------------------------------------------------------------
@@ -213,13 +235,8 @@ def write_gif(path, frames, fps=12, max_side=None):
     if max_side:
         frames = [fit_max_side(f, max_side) for f in frames]
     pil = [Image.fromarray(f) for f in frames]
-    tmp = _temp_beside(path, ".gif")
-    try:
+    with atomic_path(path, ".gif") as tmp:
         pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0, optimize=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return Path(path)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from offline import video
 from offline.errors import UserError
+from offline.progress import Progress
 
 CHUNK_PATTERN = "chunk_{:05d}.mp4"
 
@@ -147,17 +148,14 @@ class RenderReport:
 
 
 class _Bar:
-    """keras.utils.Progbar (with ETA) in frames, with the render's frames per second."""
+    """The progress bar in frames, with the render's own frames per second."""
 
     def __init__(self, total, first):
-        import keras
-
-        self.bar = keras.utils.Progbar(total or None, unit_name="frame", stateful_metrics=["fps"])
+        self.bar = Progress(total, unit="frame")
         self.t0, self.first = time.perf_counter(), first
 
     def __call__(self, done):
-        fps = (done - self.first) / max(1e-9, time.perf_counter() - self.t0)
-        self.bar.update(done, values=[("fps", fps)])
+        self.bar.update(done, [("fps", (done - self.first) / max(1e-9, time.perf_counter() - self.t0))])
 
 
 def render(settings, effect, output, work=None, resume=False, fresh=False, log=print, progress=True):

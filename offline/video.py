@@ -415,50 +415,50 @@ def concat(parts, path, audio=None, faststart=True):
     parts = [str(p) for p in parts]
     if not parts:
         raise ValueError("nothing to join")
-    tmp = _temp_beside(path)
+    from offline.media import atomic_path
+
     inputs = [av.open(p) for p in parts]
     count = 0
     try:
-        out = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"} if faststart else {})
-        v_out = out.add_stream_from_template(inputs[0].streams.video[0])
-        a_out = out.add_stream_from_template(audio.stream) if audio else None
+        with atomic_path(path, ".mp4") as tmp:
+            out = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"} if faststart else {})
+            v_out = out.add_stream_from_template(inputs[0].streams.video[0])
+            a_out = out.add_stream_from_template(audio.stream) if audio else None
+            base = inputs[0].streams.video[0].time_base  # every part's times in the first part's units
 
-        base = inputs[0].streams.video[0].time_base  # every part's times in the first part's units
+            def video_packets():
+                last_dts = None
+                for container in inputs:
+                    stream = container.streams.video[0]
+                    scale = Fraction(stream.time_base) / Fraction(base)
+                    for packet in container.demux(stream):
+                        if packet.size == 0 or packet.dts is None:
+                            continue
+                        if scale != 1:
+                            packet.pts = None if packet.pts is None else int(round(packet.pts * scale))
+                            packet.dts = int(round(packet.dts * scale))
+                            packet.duration = int(round((packet.duration or 0) * scale))
+                            packet.time_base = base
+                        if last_dts is not None and packet.dts <= last_dts:  # B-frame delay across a join
+                            packet.dts = last_dts + 1
+                        last_dts = packet.dts
+                        yield float(packet.dts * base), 0, packet
 
-        def video_packets():
-            last_dts = None
-            for container in inputs:
-                stream = container.streams.video[0]
-                scale = Fraction(stream.time_base) / Fraction(base)
-                for packet in container.demux(stream):
-                    if packet.size == 0 or packet.dts is None:
-                        continue
-                    if scale != 1:
-                        packet.pts = None if packet.pts is None else int(round(packet.pts * scale))
-                        packet.dts = int(round(packet.dts * scale))
-                        packet.duration = int(round((packet.duration or 0) * scale))
-                        packet.time_base = base
-                    if last_dts is not None and packet.dts <= last_dts:  # B-frame delay across a join
-                        packet.dts = last_dts + 1
-                    last_dts = packet.dts
-                    yield float(packet.dts * base), 0, packet
-
-        streams = [video_packets()]
-        if audio:
-            streams.append(((t, 1, p) for t, p in audio.packets()))
-        for _, kind, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
-            packet.stream = v_out if kind == 0 else a_out
-            out.mux(packet)
-            count += kind == 0
-        out.close()
-        os.replace(tmp, path)
+            streams = [video_packets()]
+            if audio:
+                streams.append(((t, 1, p) for t, p in audio.packets()))
+            try:
+                for _, kind, packet in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+                    packet.stream = v_out if kind == 0 else a_out
+                    out.mux(packet)
+                    count += kind == 0
+            finally:
+                out.close()
     finally:
         for container in inputs:
             container.close()
         if audio:
             audio.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return count
 
 

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 from keras import ops
 
 from offline.adain import (AdaIN, StyleStats, Stylizer, adain, build_decoder, mix_stats, mix_weights,
-                           pad_to_multiple, preserve_colors, region_masks)
+                           pad_to_multiple, region_masks)
 from offline.commands.adain import cli
 from offline.errors import UserError
+from offline.media import preserve_colors
 from offline.losses import mean_std
 
 

@@ -9,11 +9,12 @@ import numpy as np
 
 from offline import ascent as asc
 from offline.commands import outputs
-from offline.dream import (DEFAULT_BACKBONE, FrameStore, ZoomSettings, _Progress, build_ascents, build_dream_effect,
+from offline.dream import (DEFAULT_BACKBONE, FrameStore, ZoomSettings, build_ascents, build_dream_effect,
                            cover, make_config, objective_entries, render_zoom)
 from offline.errors import UserError
 from offline.media import read_image, write_gif, write_image
 from offline.options import SIZE, seed_option, weights_options, width_option
+from offline.progress import Progress
 from offline.video import VideoWriter
 
 
@@ -89,7 +90,7 @@ def dream_cmd(image, output, noise, size, max_side, model, width, weights, weigh
     (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)
     t0 = time.perf_counter()
     n = len(asc.octave_sizes(start.shape[:2], octaves, octave_scale)) * steps
-    out = ascent.run(start, progress=_Progress(n) if n else None)
+    out = ascent.run(start, progress=Progress(n) if n else None)
     write_image(output, out)
     click.echo(f"wrote {output} ({start.shape[1]}x{start.shape[0]}, {ascent.backbone.name}, "
                f"{ascent.objective.describe()}, {time.perf_counter() - t0:.1f} s)")

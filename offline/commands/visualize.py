@@ -2,7 +2,6 @@
 (the library is ``offline/visualize.py``)."""
 
 import click
-import keras
 import numpy as np
 
 from offline import ascent, media
@@ -11,6 +10,7 @@ from offline.backbone import layer_alias, load_backbone
 from offline.errors import UserError
 from offline.gatys import read_capped
 from offline.options import seed_option, weights_options, width_option
+from offline.progress import Progress
 from offline.visualize import (feature_map_sheet, filter_images, gradient_image, layer_kernel, saliency_gradient,
                                saliency_overlay)
 
@@ -130,9 +130,7 @@ def maximize_cmd(layer, channel, size, steps, step_size, octaves, octave_scale, 
     config = ascent.AscentConfig(steps=steps, step_size=step_size, octaves=octaves, octave_scale=octave_scale,
                                  tile=0, jitter=jitter, blur=blur, decay=decay, seed=seed)
     engine = ascent.Ascent(bb, objective, config)
-    bar = keras.utils.Progbar(steps * len(ascent.octave_sizes((size, size), octaves, octave_scale)),
-                              stateful_metrics=["activation"])
-    image = engine.run(ascent.noise_image((size, size), seed=seed),
-                       progress=lambda done, total, loss: bar.update(done, values=[("activation", loss)]))
+    bar = Progress(steps * len(ascent.octave_sizes((size, size), octaves, octave_scale)), loss_name="activation")
+    image = engine.run(ascent.noise_image((size, size), seed=seed), progress=bar)
     media.write_image(output, image)
     click.echo(f"wrote {output} (channel {channel} of {layer}, activation {engine.last_loss:.4g})")
