@@ -374,20 +374,48 @@ def load_styles(stylizer, specs):
     return styles
 
 
-def build_effect(name, style=(), model=None, alpha=1.0, smooth=0.7, precision="auto", weights="imagenet",
-                 weights_dir=None, backbone="mobilenet", layer=None, backbone_width=0.75, blend=0.6, channel=None):
-    """The effect a command line asks for. Errors the user can fix are UserErrors (exit 2)."""
-    if name == "none":
-        return Effect()
-    precision = resolve_precision(precision)
-    if name == "features":
-        return FeaturesEffect(backbone, layer=layer, alpha=backbone_width, weights=weights,
-                              weights_dir=weights_dir, precision=precision, blend=blend, channel=channel)
-    if name == "stylize":
-        from offline import backend
-        from offline.stylizers import load_stylizer
+@dataclass
+class EffectSettings:
+    """Every setting of a per-frame effect: the one source of the defaults of ``realtime run``,
+    ``realtime bench``, ``offline render`` and ``build_effect``, and what a render's ``render.json``
+    stores. Fields of the other effects are ignored."""
 
-        stylizer = load_stylizer(model, weights=weights, weights_dir=weights_dir, precision=precision,
-                                 gpu=backend.has_gpu())
-        return StylizeEffect(stylizer, load_styles(stylizer, style), alpha=alpha, smooth=smooth)
-    raise UserError(f"unknown effect {name!r}; choose one of: {', '.join(EFFECTS)}")
+    effect: str = "stylize"
+    # stylize
+    style: tuple = ()  # images, folders, preset names [the model's presets]
+    model: str = None  # a model folder, "fast" or "adain" [fast on a CPU, adain on a GPU]
+    alpha: float = 1.0  # content-style trade-off
+    smooth: float = 0.7  # temporal smoothing of still regions (0: off)
+    # features
+    backbone: str = "mobilenet"
+    backbone_width: float = 0.75  # MobileNet width
+    layer: str = None  # [per backbone]
+    channel: int = None  # one channel instead of the mean
+    blend: float = 0.6  # opacity of the heat map
+    # both
+    precision: str = "auto"
+    weights: str = "imagenet"
+    weights_dir: str = None
+
+    def build(self):
+        """The effect (models load here). Errors the user can fix are UserErrors (exit 2)."""
+        if self.effect == "none":
+            return Effect()
+        precision = resolve_precision(self.precision)
+        if self.effect == "features":
+            return FeaturesEffect(self.backbone, layer=self.layer, alpha=self.backbone_width, weights=self.weights,
+                                  weights_dir=self.weights_dir, precision=precision, blend=self.blend,
+                                  channel=self.channel)
+        if self.effect == "stylize":
+            from offline import backend
+            from offline.stylizers import load_stylizer
+
+            stylizer = load_stylizer(self.model, weights=self.weights, weights_dir=self.weights_dir,
+                                     precision=precision, gpu=backend.has_gpu())
+            return StylizeEffect(stylizer, load_styles(stylizer, self.style), alpha=self.alpha, smooth=self.smooth)
+        raise UserError(f"unknown effect {self.effect!r}; choose one of: {', '.join(EFFECTS)}")
+
+
+def build_effect(name, **settings):
+    """``build_effect("stylize", style=["la_muse"])``: ``EffectSettings(effect=name, ...).build()``."""
+    return EffectSettings(effect=name, **settings).build()

@@ -1,9 +1,14 @@
 """The per-frame effects' options, shared by ``realtime run``, ``realtime bench`` and
 ``offline render`` (one definition of each option and its default)."""
 
+import dataclasses
+
 import click
 
+from offline.effects import EffectSettings
 from offline.options import PRECISION_AUTO, SIZE, weights_options
+
+_E = EffectSettings()  # the one source of the defaults
 
 STYLIZE = [
     click.option("--style", multiple=True, metavar="IMG|DIR|PRESET",
@@ -11,27 +16,28 @@ STYLIZE = [
                       "Default: the model's presets."),
     click.option("--model", type=click.Path(file_okay=False), default=None,
                  help="Stylize: model folder, or 'fast' / 'adain' [default: fast on a CPU, adain on a GPU]."),
-    click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+    click.option("--alpha", type=click.FloatRange(0, 1), default=_E.alpha, show_default=True,
                  help="Stylize: content-style trade-off (keys +/-)."),
-    click.option("--smooth", type=click.FloatRange(0, 0.99), default=0.7, show_default=True,
+    click.option("--smooth", type=click.FloatRange(0, 0.99), default=_E.smooth, show_default=True,
                  help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
 ]
-BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float, default=0.75,
-                              show_default=True, help="Features, dream: MobileNet width multiplier.")
+BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float,
+                              default=_E.backbone_width, show_default=True,
+                              help="Features, dream: MobileNet width multiplier.")
 FEATURES = [
     click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
-    click.option("--blend", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+    click.option("--blend", type=click.FloatRange(0, 1), default=_E.blend, show_default=True,
                  help="Features: opacity of the heat map (keys +/-)."),
 ]
 MODEL = [
-    click.option("--precision", type=PRECISION_AUTO, default="auto",
+    click.option("--precision", type=PRECISION_AUTO, default=_E.precision,
                  show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
     weights_options,
 ]
 LIVE = [
-    click.option("--effect", type=click.Choice(["stylize", "features", "none"]), default="stylize",
+    click.option("--effect", type=click.Choice(["stylize", "features", "none"]), default=_E.effect,
                  show_default=True, help="What to do to each frame."),
-    click.option("--backbone", default="mobilenet", show_default=True,
+    click.option("--backbone", default=_E.backbone, show_default=True,
                  help="Features: backbone model (mobilenet, vgg19, ...)."),
     click.option("--channel", type=click.IntRange(0), default=None,
                  help="Features: show this channel instead of the mean over channels (key c)."),
@@ -61,9 +67,9 @@ def effect_options(f):
 
 def build_effect_from_options(o):
     """The effect that ``effect_options`` describe (models load here, after every check)."""
-    from offline.effects import build_effect
+    return settings_from_options(o).build()
 
-    return build_effect(o["effect"], style=o["style"], model=o["model"], alpha=o["alpha"], smooth=o["smooth"],
-                        precision=o["precision"], weights=o["weights"], weights_dir=o["weights_dir"],
-                        backbone=o["backbone"], layer=o["layer"], backbone_width=o["backbone_width"],
-                        blend=o["blend"], channel=o["channel"])
+
+def settings_from_options(o):
+    names = {f.name for f in dataclasses.fields(EffectSettings)}
+    return EffectSettings(**{k: (tuple(v) if k == "style" else v) for k, v in o.items() if k in names})

@@ -1,11 +1,14 @@
 """``offline render``: every frame of a video file through a per-frame effect, with its sound, into
 an H.264 MP4 that plays everywhere; resumable (``offline.render``)."""
 
+import dataclasses
+import json
+
 import click
 
 from offline import video
 from offline.commands import outputs
-from offline.commands.effects import BACKBONE_WIDTH, FEATURES, MODEL, STYLIZE, apply
+from offline.commands.effects import BACKBONE_WIDTH, FEATURES, MODEL, STYLIZE, apply, settings_from_options
 from offline.errors import UserError
 from offline.options import SIZE, seed_option
 
@@ -95,15 +98,14 @@ def render_cmd(source, output, effect, start, duration, size, crf, preset, even,
 def _effect_settings(effect, o):
     """The options that shape this effect's frames (what render.json keeps), checked."""
     channel = o["channel"]
-    if effect == "stylize":
-        return {"style": list(o["style"]), "model": o["model"], "alpha": o["alpha"], "smooth": o["smooth"],
-                "precision": o["precision"], "weights": str(o["weights"])}
-    if effect == "features":
-        if channel is not None and not str(channel).isdigit():
+    if effect in ("stylize", "features"):
+        if effect == "features" and channel is not None and not str(channel).isdigit():
             raise UserError(f"--channel for features is a channel number, got {channel!r}")
-        return {"backbone": o["backbone"] or DEFAULT_BACKBONE["features"], "backbone_width": o["backbone_width"],
-                "layer": o["layer"], "channel": None if channel is None else int(channel), "blend": o["blend"],
-                "precision": o["precision"], "weights": str(o["weights"])}
+        settings = settings_from_options({**o, "effect": effect, "weights_dir": None,
+                                          "backbone": o["backbone"] or DEFAULT_BACKBONE["features"],
+                                          "channel": None if channel is None else int(channel)})
+        settings.weights = str(settings.weights)
+        return json.loads(json.dumps(dataclasses.asdict(settings)))  # as it reads back from render.json
     if effect == "dream":
         if channel is not None and ":" not in str(channel):
             raise UserError(f"--channel for dream is LAYER:IDX, got {channel!r}")
@@ -124,13 +126,8 @@ def _build_effect(effect, s, weights_dir):
         from offline.dream import build_dream_effect
 
         return build_dream_effect(weights_dir=weights_dir, **s)
-    from offline.effects import build_effect
+    from offline.effects import EffectSettings, build_effect
 
-    if effect == "features":
-        return build_effect("features", precision=s["precision"], weights=s["weights"], weights_dir=weights_dir,
-                            backbone=s["backbone"], layer=s["layer"], backbone_width=s["backbone_width"],
-                            blend=s["blend"], channel=s["channel"])
-    if effect == "stylize":
-        return build_effect("stylize", style=s["style"], model=s["model"], alpha=s["alpha"], smooth=s["smooth"],
-                            precision=s["precision"], weights=s["weights"], weights_dir=weights_dir)
+    if effect in ("stylize", "features"):
+        return EffectSettings(**{**s, "style": tuple(s["style"]), "weights_dir": weights_dir}).build()
     return build_effect("none")
