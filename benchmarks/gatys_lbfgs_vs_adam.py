@@ -82,7 +82,7 @@ def objective_options(p):
     p.add_argument("--adam-steps", type=int, default=1000)
     p.add_argument("--content-layers", default="block3_conv2")
     p.add_argument("--style-layers", default="block1_conv1,block2_conv1,block3_conv1")
-    p.add_argument("--content-weight", type=float, default=10.0)
+    p.add_argument("--content-weight", type=float, default=gatys.CONTENT_WEIGHT)
     p.add_argument("--style-weight", type=float, default=gatys.STYLE_WEIGHT)
     p.add_argument("--weights", default="imagenet")
 

@@ -220,11 +220,12 @@ class StyleStats:
     """A style as the encoder output's channel mean and std (each (C,) float32): computed once per
     style image, cached, saved as a preset (``NAME.npz``); stylizing never re-encodes the style."""
 
-    def __init__(self, mean, std, name="", meta=None):
+    def __init__(self, mean, std, name="", meta=None, thumbnail=None):
         self.mean = np.asarray(mean, np.float32).reshape(-1)
         self.std = np.asarray(std, np.float32).reshape(-1)
         self.name = name
         self.meta = dict(meta or {})
+        self.thumbnail = thumbnail  # a small RGB picture of the style (the web page's list), or None
 
     def save(self, path):
         from offline.media import atomic_write_bytes
@@ -232,7 +233,9 @@ class StyleStats:
         import json
 
         buf = io.BytesIO()
-        np.savez(buf, mean=self.mean, std=self.std, name=np.array(self.name), meta=np.array(json.dumps(self.meta)))
+        extra = {} if self.thumbnail is None else {"thumbnail": np.asarray(self.thumbnail, np.uint8)}
+        np.savez(buf, mean=self.mean, std=self.std, name=np.array(self.name), meta=np.array(json.dumps(self.meta)),
+                 **extra)
         atomic_write_bytes(path, buf.getvalue())
         return path
 
@@ -243,7 +246,8 @@ class StyleStats:
         try:
             with np.load(path) as data:
                 return cls(data["mean"], data["std"], str(data["name"]) if "name" in data else Path(path).stem,
-                           json.loads(str(data["meta"])) if "meta" in data else {})
+                           json.loads(str(data["meta"])) if "meta" in data else {},
+                           data["thumbnail"] if "thumbnail" in data else None)
         except (OSError, KeyError, ValueError) as e:
             raise UserError(f"not a style preset (.npz with mean and std): {path} ({e})") from None
 
@@ -303,9 +307,11 @@ class StylizerBase:
         if path.suffix.lower() == ".npz" and path.is_file():
             stats = StyleStats.load(path)
         elif path.is_file():
-            from offline.media import read_image
+            from offline.media import read_image, thumbnail
 
-            stats = self.style_from_image(read_image(path, max_side=max_side), name=path.stem)
+            image = read_image(path, max_side=max_side)
+            stats = self.style_from_image(image, name=path.stem)
+            stats.thumbnail = thumbnail(image)
         elif path.is_dir():
             raise UserError(f"style {source} is a folder: pass its images (or use the CLI, which expands folders)")
         elif self.styles_dir and (self.styles_dir / f"{source}.npz").is_file():

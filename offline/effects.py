@@ -103,7 +103,9 @@ class Effect:
         """The compiled model part alone (what `realtime bench` times as model-only)."""
         return self(image)
 
-    def action(self, name):
+    def action(self, name, value=None):
+        """A key's (or the web page's, or an OSC message's) action; ``value`` for settings set to
+        a number or a name ("alpha", "style"). Returns a message, or None if it means nothing here."""
         return None
 
     def label(self):
@@ -212,8 +214,10 @@ class FeaturesEffect(Effect):
         heat = cv2.cvtColor(cv2.applyColorMap(m, self.colormap), cv2.COLOR_BGR2RGB)
         return cv2.addWeighted(image, 1.0 - self.blend, heat, self.blend, 0.0)
 
-    def action(self, name):
-        if name == "layer":
+    def action(self, name, value=None):
+        if name == "alpha" and value is not None:  # the heat map's opacity
+            self.blend = float(np.clip(float(value), 0.0, 1.0))
+        elif name == "layer":
             self.layer_index = (self.layer_index + 1) % len(self.layers)
             self.channel = None
             if self._size is not None and self.layer not in self._compiled:
@@ -332,8 +336,18 @@ class StylizeEffect(Effect):
 
     model_call = step
 
-    def action(self, name):
-        if name in ("next", "prev"):
+    def action(self, name, value=None):
+        if name == "style" and value is not None:  # an index or a name
+            names = [n for n, _ in self.styles]
+            if isinstance(value, str) and not value.lstrip("-").isdigit():
+                if value not in names:
+                    return f"no style {value!r}"
+                self.style_index = names.index(value)
+            else:
+                self.style_index = int(value) % len(self.styles)
+        elif name == "alpha" and value is not None:
+            self.alpha = round(float(np.clip(float(value), 0.0, 1.0)), 3)
+        elif name in ("next", "prev"):
             self.style_index = (self.style_index + (1 if name == "next" else -1)) % len(self.styles)
         elif name in ("alpha+", "alpha-"):
             self.alpha = round(float(np.clip(self.alpha + (0.1 if name == "alpha+" else -0.1), 0.0, 1.0)), 2)
@@ -342,6 +356,11 @@ class StylizeEffect(Effect):
         else:
             return None
         return self.label()
+
+    @property
+    def thumbnails(self):
+        """{style index: small RGB picture} for the styles that have one (the web page's list)."""
+        return {i: s.thumbnail for i, (_, s) in enumerate(self.styles) if getattr(s, "thumbnail", None) is not None}
 
     @property
     def style_name(self):

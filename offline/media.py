@@ -174,6 +174,13 @@ def preserve_colors(content, stylized):
     return cv2.cvtColor(y, cv2.COLOR_YCrCb2RGB)
 
 
+def thumbnail(image, side=96):
+    """The centre square of an RGB image, ``side`` pixels wide (a style's picture in a list)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    return resize(to_uint8(image)[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s], (side, side))
+
+
 # --- grids and contact sheets --------------------------------------------------------------------
 
 def grid(images, cols=None, pad=2, background=255, labels=None, label_height=None):

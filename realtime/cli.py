@@ -64,7 +64,15 @@ def main():
 @click.option("--snapshot-dir", type=outputs.OutputFolder("snapshot folder"), default=".", show_default=True,
               help="Where space saves PNG snapshots (and r records when --out is not given).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's statistics as JSON at the end.")
-def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, **o):
+@click.option("--serve", default=None, metavar="[HOST:]PORT",
+              help="A web page with the live stream and controls (127.0.0.1:8765 is the default host; "
+                   "another host needs the token).")
+@click.option("--token", default=None, help="The web page's token [generated and printed when bound beyond loopback].")
+@click.option("--max-viewers", type=click.IntRange(1), default=20, show_default=True, help="Web streams at once.")
+@click.option("--osc", "osc_port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="Listen for OSC control messages (/style, /alpha, /effect, /record, /snapshot) on this UDP port.")
+def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, serve,
+        token, max_viewers, osc_port, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
     from realtime.sinks import Recorder, Window, rss_mb
@@ -78,6 +86,16 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
     _setup_logging(log_file, quiet=as_json)
     if display and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise UserError("no display (DISPLAY is not set): run with --no-display, e.g. with --out FILE.mp4")
+    address = None
+    if serve is not None:
+        from realtime.web import _aiohttp, parse_address
+
+        address = parse_address(serve)
+        _aiohttp()  # the extra is installed, before any model loads
+    if osc_port is not None:
+        from realtime.osc import _osc
+
+        _osc()
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
     src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
     seconds = effect.warmup(src.size)  # compile for this frame shape and run once: no stall on frame 1
@@ -88,13 +106,31 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         fps = max(1.0, min(fps, round(1.0 / seconds)))
     recorder = Recorder(out or os.path.join(snapshot_dir, time.strftime("realtime-%Y%m%d-%H%M%S.mp4")), fps)
     window = Window(fullscreen=fullscreen, hide_cursor=install) if display else None
+    controls, publishers = [], []
     rss_start = rss_mb()[0]
     try:
+        if address is not None:
+            from realtime.web import WebServer
+
+            server = WebServer(*address, token=token, max_clients=max_viewers,
+                               thumbnails=getattr(effect, "thumbnails", None)).start()
+            controls.append(server)
+            publishers.append(server)
+            log.info("web page: %s", server.url)
+            if not as_json:
+                click.echo(f"web page: {server.url}", err=True)
+        if osc_port is not None:
+            from realtime.osc import OscControl
+
+            controls.append(OscControl(osc_port).start())
+            log.info("OSC on UDP port %d", osc_port)
         with LatestFrame(src, pace=o["fps"] != 0) as capture:
             stats = run_loop(capture, effect, window=window, recorder=recorder, record=out is not None,
                              max_frames=max_frames, cycle=cycle, hud=hud, snapshot_dir=snapshot_dir,
-                             resilient=install)
+                             resilient=install, controls=controls, publishers=publishers)
     finally:
+        for control in controls:
+            control.stop()
         if window is not None:
             window.close()
     rss_end, rss_peak = rss_mb()

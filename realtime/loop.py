@@ -70,6 +70,7 @@ class Show:
         self.effect, self.window, self.recorder = effect, window, recorder
         self.record, self.hud, self.snapshot_dir = record, hud, snapshot_dir
         self.message = ""  # the last key's or cycle's outcome, on the HUD
+        self.bypass = False  # the effect switched off from a control: frames shown as captured
         self.keys = key_table.table(effect.keys)
         self.help = key_table.hud_line(effect.keys)
 
@@ -83,8 +84,17 @@ class Show:
         self.last = out
 
     def key(self, action):
-        """Apply a key's action; returns it (the loop stops on "quit")."""
-        if action == "hud":
+        """Apply a key's action (or a control's: a name, or (name, value) from the web page or OSC);
+        returns its name (the loop stops on "quit")."""
+        value = None
+        if isinstance(action, tuple):
+            action, value = action
+        if action == "record" and value is not None and bool(float(value)) == self.record:
+            return action  # /record 1 while recording: nothing to do
+        if action == "bypass":
+            self.bypass = not self.bypass if value is None else bool(float(value))
+            self.message = "effect off" if self.bypass else "effect on"
+        elif action == "hud":
             self.hud = not self.hud
         elif action == "record" and self.recorder is not None:
             self.record = not self.record
@@ -96,16 +106,34 @@ class Show:
         elif action == "fullscreen" and self.window is not None:
             self.window.toggle_fullscreen()
         elif action and action != "quit":
-            self.message = self.effect.action(action) or self.message
+            try:
+                self.message = self.effect.action(action, value) or self.message
+            except (TypeError, ValueError) as e:  # a control sent a value of the wrong kind
+                self.message = f"{action}: bad value {value!r} ({e})"
         if action:
             log.info("key %s: %s", action, self.message)
         return action
 
 
+def state_of(show, stats, dropped):
+    """The page's view of the show: HUD figures and the effect's settings."""
+    effect = show.effect
+    out = {"fps": round(stats.fps, 2), "latency_ms": round(stats.latency_ms, 1), "dropped": dropped,
+           "frames": stats.frames, "label": effect.label(), "effect": effect.name, "recording": bool(show.record),
+           "message": show.message, "bypass": show.bypass}
+    styles = getattr(effect, "styles", None)
+    if styles:
+        out.update(styles=[name for name, _ in styles], style_index=effect.style_index, alpha=effect.alpha,
+                   smooth=bool(effect.smooth_on), thumbnails=sorted(effect.thumbnails))
+    return out
+
+
 def run(capture, effect, window=None, recorder=None, record=False, keys=None, max_frames=None, cycle=None,
-        hud=True, snapshot_dir=".", resilient=False):
+        hud=True, snapshot_dir=".", resilient=False, controls=(), publishers=()):
     """Show frames until the source ends, ``max_frames`` are done, q/Esc, Ctrl-C or SIGTERM.
 
+    ``controls`` (the web page, OSC) have ``poll()`` -> actions, applied between frames like keys;
+    ``publishers`` (the web page) get ``publish(frame, state)`` with each output frame.
     ``resilient`` (installation mode): an error in a frame is logged and the show goes on; a
     source that failed is restarted. Returns the ``Stats`` (``stopped`` says why it ended: Ctrl-C
     and SIGTERM end it normally, after the recorder has been finalised)."""
@@ -124,9 +152,13 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                         stats.stopped = "end of source"
                         break
                     if frame is not None:  # (None: a camera is reconnecting; keys stay live)
-                        out = effect(frame.image)
+                        out = frame.image if show.bypass else effect(frame.image)
                         stats.frame_ready(frame)
                         show.output(out, stats, capture.dropped)
+                        if publishers:
+                            state = state_of(show, stats, capture.dropped)
+                            for p in publishers:
+                                p.publish(out, state)
                 except Exception as e:
                     if not resilient:
                         raise
@@ -140,6 +172,9 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                 if show.key(show.keys.get(keys.poll())) == "quit":
                     stats.stopped = "quit key"
                     break
+                for control in controls:
+                    for action in control.poll():
+                        show.key(action)
         except KeyboardInterrupt:
             stats.stopped = "ctrl-c"
         except Terminated:

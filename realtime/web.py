@@ -1,0 +1,310 @@
+"""The show on a web page (``realtime run --serve [HOST:]PORT``): the live output as an MJPEG stream
+(an OBS Browser Source can show it), the HUD's figures, and controls (styles, alpha, smoothing,
+layer, record, snapshot) for installation staff on a phone.
+
+Served by aiohttp (an optional extra: ``pip install '.[live]'``) on its own thread and event loop,
+so the frame loop never waits for a client:
+- the loop hands over its newest frame with ``publish`` (a reference swap, no copy, no encoding);
+- the server encodes it to JPEG once per frame, and only while someone watches;
+- each stream client gets the newest frame when it is ready for one: a slow or vanished client
+  misses frames instead of queueing them, so it costs the loop nothing and memory stays flat;
+- controls become actions on a queue that the loop drains between frames, like its keys.
+
+Security: bound beyond loopback, every request needs the token (printed at start, or ``--token``)
+as ``?token=`` (the page then keeps it in a cookie) or an ``X-Token`` header, else 401. Only the
+page's own routes exist (no static files), and at most ``max_clients`` streams run at once.
+"""
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import queue
+import secrets
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from offline.errors import UserError
+
+log = logging.getLogger("realtime")
+
+DEFAULT = ("127.0.0.1", 8765)
+
+
+def parse_address(text):
+    """``PORT``, ``HOST:PORT`` or ``HOST`` -> (host, port)."""
+    text = str(text).strip()
+    host, _, port = text.rpartition(":") if ":" in text else ("", "", text)
+    if not port.isdigit() and not host:  # a bare host
+        host, port = text, str(DEFAULT[1])
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--serve {text}: expected PORT, HOST:PORT or HOST (port 1..65535)")
+    return host or DEFAULT[0], int(port)
+
+
+def is_loopback(host):
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _aiohttp():
+    try:
+        from aiohttp import web
+    except ImportError:
+        raise UserError("--serve needs aiohttp: pip install 'neural-studio[live]' (or pip install aiohttp)") from None
+    return web
+
+
+class WebServer:
+    """``start()``, then per frame ``publish(frame_rgb, state)`` and ``poll()`` for the actions
+    the page asked for; ``stop()`` at the end. ``state`` is a JSON-able dict (the HUD's figures,
+    the style list and the current settings) that the page shows."""
+
+    def __init__(self, host="127.0.0.1", port=8765, token=None, max_clients=20, quality=80, thumbnails=None):
+        self.web = _aiohttp()
+        self.host, self.port = host, int(port)
+        self.token = token or (None if is_loopback(host) else secrets.token_urlsafe(12))
+        self.max_clients, self.quality = int(max_clients), int(quality)
+        self.thumbnails = thumbnails or {}  # {style index: RGB image}
+        self.actions = queue.SimpleQueue()
+        self.clients = 0
+        self._frame, self._seq, self._state = None, 0, {}
+        self._jpeg, self._jpeg_seq = None, -1
+        self._loop = self._runner = None
+        self._new_frame = None  # asyncio.Condition, in the server's loop
+        self._ready = threading.Event()
+        self._error = None
+        self._thread = threading.Thread(target=self._serve, name="web", daemon=True)
+
+    # --- the loop's side ---------------------------------------------------------------------------
+    def start(self):
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise UserError(f"--serve {self.host}:{self.port}: {self._error}")
+        return self
+
+    @property
+    def url(self):
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def publish(self, frame, state):
+        """The newest output frame (RGB uint8) and the show's state: a swap, nothing else."""
+        self._frame, self._state = frame, state
+        self._seq += 1
+        if self._loop is not None and self.clients:
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def poll(self):
+        """The actions asked for since the last call: ["next", ("alpha", 0.4), ...]."""
+        out = []
+        while True:
+            try:
+                out.append(self.actions.get_nowait())
+            except queue.Empty:
+                return out
+
+    def stop(self):
+        if self._loop is not None and self._runner is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            try:
+                fut.result(5)
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # --- the server's side ---------------------------------------------------------------------------
+    def _serve(self):
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._new_frame = asyncio.Condition()
+        app = self.web.Application(middlewares=[self._auth])
+        app.add_routes([self.web.get("/", self._page), self.web.get("/stream", self._stream),
+                        self.web.get("/state", self._state_json), self.web.get("/thumb/{index}", self._thumb),
+                        self.web.post("/action", self._action)])
+        self._runner = self.web.AppRunner(app, access_log=None)
+        try:
+            loop.run_until_complete(self._runner.setup())
+            site = self.web.TCPSite(self._runner, self.host, self.port)
+            loop.run_until_complete(site.start())
+        except OSError as e:
+            self._error = e.strerror or str(e)
+            self._ready.set()
+            return
+        self._loop = loop
+        self._ready.set()
+        loop.run_forever()
+
+    def _wake(self):
+        async def notify():
+            async with self._new_frame:
+                self._new_frame.notify_all()
+        asyncio.ensure_future(notify())
+
+    def _authorised(self, request):
+        if self.token is None:
+            return True
+        given = request.query.get("token") or request.headers.get("X-Token") or request.cookies.get("token") or ""
+        return hmac.compare_digest(given, self.token)
+
+    @property
+    def _auth(self):
+        web = self.web
+
+        @web.middleware
+        async def auth(request, handler):
+            if not self._authorised(request):
+                return web.Response(status=401, text="401: this show needs its token (?token=...)\n")
+            response = await handler(request)
+            if self.token and request.query.get("token") and isinstance(response, web.Response):
+                response.set_cookie("token", self.token, httponly=True, samesite="Strict")
+            return response
+
+        return auth
+
+    def _jpeg_now(self):
+        """The newest frame as JPEG, encoded once per frame whoever asks."""
+        if self._jpeg_seq != self._seq and self._frame is not None:
+            seq, frame = self._seq, self._frame
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+            if ok:
+                self._jpeg, self._jpeg_seq = buf.tobytes(), seq
+        return self._jpeg, self._jpeg_seq
+
+    async def _page(self, request):
+        return self.web.Response(text=PAGE, content_type="text/html")
+
+    async def _stream(self, request):
+        web = self.web
+        if self.clients >= self.max_clients:
+            return web.Response(status=503, text=f"503: {self.max_clients} viewers already\n")
+        self.clients += 1
+        response = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame",
+                                               "Cache-Control": "no-store"})
+        try:
+            await response.prepare(request)
+            sent = -1
+            while True:
+                async with self._new_frame:
+                    if self._seq == sent or self._frame is None:
+                        try:
+                            await asyncio.wait_for(self._new_frame.wait(), 2.0)
+                        except asyncio.TimeoutError:
+                            pass
+                jpeg, seq = await asyncio.get_running_loop().run_in_executor(None, self._jpeg_now)
+                if jpeg is None or seq == sent:
+                    continue
+                sent = seq
+                # a client that cannot keep up blocks only itself here; it then gets the newest frame
+                await response.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                                     + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+        except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
+            pass
+        finally:
+            self.clients -= 1
+        return response
+
+    async def _state_json(self, request):
+        return self.web.json_response({**self._state, "viewers": self.clients, "time": time.time()})
+
+    async def _thumb(self, request):
+        try:
+            image = self.thumbnails[int(request.match_info["index"])]
+        except (KeyError, ValueError):
+            return self.web.Response(status=404, text="no such thumbnail\n")
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR))
+        return self.web.Response(body=buf.tobytes(), content_type="image/jpeg")
+
+    async def _action(self, request):
+        try:
+            body = await request.json()
+            name = str(body["action"])
+        except (ValueError, KeyError, TypeError):
+            return self.web.json_response({"error": "expected {\"action\": NAME[, \"value\": V]}"}, status=400)
+        if name not in ACTIONS:
+            return self.web.json_response({"error": f"unknown action {name!r}"}, status=400)
+        value = body.get("value")
+        self.actions.put((name, value) if value is not None else name)
+        return self.web.json_response({"queued": name})
+
+
+# what the page (and OSC) may ask for; the loop's key actions plus settings with a value
+ACTIONS = {"next", "prev", "alpha+", "alpha-", "smooth", "layer", "channel", "record", "snapshot", "hud",
+           "alpha", "style", "bypass"}
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>neural studio</title>
+<style>
+ body { margin: 0; background: #111; color: #eee; font: 15px system-ui, sans-serif; }
+ #view { width: 100%; max-height: 70vh; object-fit: contain; background: #000; display: block; }
+ #bar { padding: 8px 12px; display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+ button { font-size: 16px; padding: 8px 14px; border-radius: 6px; border: 0; background: #333; color: #eee; }
+ button.on { background: #b33; }
+ #styles { display: flex; flex-wrap: wrap; gap: 6px; padding: 0 12px 12px; }
+ .style { background: #222; border-radius: 6px; padding: 4px; cursor: pointer; text-align: center; width: 84px; }
+ .style.current { outline: 2px solid #fc3; }
+ .style img { width: 80px; height: 80px; object-fit: cover; display: block; border-radius: 4px; }
+ #hud { font-family: ui-monospace, monospace; opacity: .8; }
+</style></head><body>
+<img id="view" src="stream" alt="the live output">
+<div id="bar">
+ <button id="prev" onclick="act('prev')">&#9664; prev</button>
+ <button id="next" onclick="act('next')">next &#9654;</button>
+ <label>alpha <input id="alpha" type="range" min="0" max="1" step="0.05"
+   onchange="act('alpha', parseFloat(this.value))"></label>
+ <button id="smooth" onclick="act('smooth')">smoothing</button>
+ <button id="layer" onclick="act('layer')">layer</button>
+ <button id="record" onclick="act('record')">record</button>
+ <button id="snapshot" onclick="act('snapshot')">snapshot</button>
+ <span id="hud"></span>
+</div>
+<div id="styles"></div>
+<script>
+async function act(action, value) {
+  const body = value === undefined ? {action} : {action, value};
+  await fetch('action', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  refresh();
+}
+let shown = '';
+async function refresh() {
+  const r = await fetch('state');
+  if (!r.ok) return;
+  const s = await r.json();
+  document.getElementById('hud').textContent =
+    `${(s.fps || 0).toFixed(1)} FPS  ${Math.round(s.latency_ms || 0)} ms  ${s.label || ''}  viewers ${s.viewers}`;
+  document.getElementById('record').className = s.recording ? 'on' : '';
+  if (s.alpha !== undefined && document.activeElement.id !== 'alpha') document.getElementById('alpha').value = s.alpha;
+  const styles = s.styles || [];
+  const key = styles.join('|') + '#' + s.style_index;
+  if (key !== shown) {
+    shown = key;
+    const box = document.getElementById('styles');
+    box.innerHTML = '';
+    styles.forEach((name, i) => {
+      const d = document.createElement('div');
+      d.className = 'style' + (i === s.style_index ? ' current' : '');
+      d.id = 'style-' + i;
+      d.onclick = () => act('style', i);
+      if ((s.thumbnails || []).includes(i)) { const im = document.createElement('img'); im.src = 'thumb/' + i; d.appendChild(im); }
+      d.appendChild(document.createTextNode(name));
+      box.appendChild(d);
+    });
+  }
+}
+setInterval(refresh, 1000);
+refresh();
+</script></body></html>
+"""
+

@@ -1,0 +1,331 @@
+"""Live outputs and controls: the web page (a real aiohttp server, a real headless Chromium) and OSC
+(a real UDP client). Skipped where the [live] extra or Chromium is missing; CI installs both."""
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("aiohttp")
+pytest.importorskip("pythonosc")
+
+from offline.effects import Effect  # noqa: E402
+from realtime.loop import Show, state_of  # noqa: E402
+from realtime.osc import OscControl  # noqa: E402
+from realtime.sinks import Stats  # noqa: E402
+from realtime.web import WebServer, parse_address  # noqa: E402
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StyledEffect(Effect):
+    """A stand-in for the stylize effect: styles, alpha, and a picture that shows which style."""
+
+    name = "stylize"
+
+    def __init__(self):
+        self.styles = [("red", None), ("green", None), ("blue", None)]
+        self.style_index, self.alpha, self.smooth_on = 0, 1.0, True
+
+    @property
+    def thumbnails(self):
+        return {0: np.full((8, 8, 3), 200, np.uint8)}
+
+    def __call__(self, image):
+        out = image.copy()
+        out[..., self.style_index] = 255
+        return out
+
+    def action(self, name, value=None):
+        if name == "next":
+            self.style_index = (self.style_index + 1) % 3
+        elif name == "style":
+            self.style_index = int(value) % 3
+        elif name == "alpha":
+            self.alpha = float(value)
+        else:
+            return None
+        return self.label()
+
+    def label(self):
+        return f"stylize {self.styles[self.style_index][0]} alpha {self.alpha}"
+
+
+class FakeShow:
+    """The frame loop's part: publishes a moving picture, applies the page's actions."""
+
+    def __init__(self, server, fps=30):
+        self.server, self.effect = server, StyledEffect()
+        self.show, self.stats = Show(self.effect), Stats()
+        self.stop, self.publish_seconds = threading.Event(), []
+        self.thread = threading.Thread(target=self.run, args=(fps,), daemon=True)
+
+    def run(self, fps):
+        i = 0
+        while not self.stop.is_set():
+            frame = np.zeros((90, 160, 3), np.uint8)
+            frame[:, (i * 7) % 150:(i * 7) % 150 + 10] = 255  # a bar that moves
+            out = self.effect(frame)
+            t = time.perf_counter()
+            self.server.publish(out, state_of(self.show, self.stats, 0))
+            self.publish_seconds.append(time.perf_counter() - t)
+            for action in self.server.poll():
+                self.show.key(action)
+            i += 1
+            time.sleep(1 / fps)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+
+def get(url, token=None, timeout=5):
+    req = urllib.request.Request(url, headers={"X-Token": token} if token else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_addresses_parse():
+    assert parse_address("8765") == ("127.0.0.1", 8765)
+    assert parse_address("0.0.0.0:9000") == ("0.0.0.0", 9000)
+    from offline.errors import UserError
+
+    with pytest.raises(UserError):
+        parse_address("host:99999")
+
+
+def test_page_state_actions_stream_and_thumbnails():
+    port = free_port()
+    server = WebServer("127.0.0.1", port, thumbnails={0: np.full((8, 8, 3), 200, np.uint8)}).start()
+    try:
+        assert server.token is None  # loopback: no token needed
+        with FakeShow(server) as show:
+            time.sleep(0.3)
+            status, page = get(f"http://127.0.0.1:{port}/")
+            assert status == 200 and b'src="stream"' in page
+            state = json.loads(get(f"http://127.0.0.1:{port}/state")[1])
+            assert state["styles"] == ["red", "green", "blue"] and state["style_index"] == 0
+            assert post(f"http://127.0.0.1:{port}/action", {"action": "style", "value": 2}) == {"queued": "style"}
+            post(f"http://127.0.0.1:{port}/action", {"action": "alpha", "value": 0.25})
+            time.sleep(0.3)
+            assert (show.effect.style_index, show.effect.alpha) == (2, 0.25)
+            with pytest.raises(urllib.error.HTTPError) as e:
+                post(f"http://127.0.0.1:{port}/action", {"action": "rm -rf"})
+            assert e.value.code == 400
+            with pytest.raises(urllib.error.HTTPError) as e:
+                get(f"http://127.0.0.1:{port}/../../etc/passwd")
+            assert e.value.code == 404  # only the page's own routes exist
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5) as r:
+                assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+                data = r.read(60000)
+            jpegs = [p for p in data.split(b"--frame") if b"\xff\xd8" in p]
+            assert len(jpegs) >= 2
+            first = cv2.imdecode(np.frombuffer(jpegs[0][jpegs[0].index(b"\xff\xd8"):], np.uint8), cv2.IMREAD_COLOR)
+            assert first.shape == (90, 160, 3)
+            assert get(f"http://127.0.0.1:{port}/thumb/0")[1][:2] == b"\xff\xd8"
+    finally:
+        server.stop()
+
+
+def test_beyond_loopback_every_request_needs_the_token():
+    port = free_port()
+    server = WebServer("0.0.0.0", port).start()
+    try:
+        assert server.token and len(server.token) >= 12
+        for path in ("", "state", "stream"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                get(f"http://127.0.0.1:{port}/{path}")
+            assert e.value.code == 401
+        with pytest.raises(urllib.error.HTTPError):
+            get(f"http://127.0.0.1:{port}/state", token="wrong")
+        assert get(f"http://127.0.0.1:{port}/state", token=server.token)[0] == 200
+        assert get(f"http://127.0.0.1:{port}/?token={server.token}")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
+    port = free_port()
+    server = WebServer("127.0.0.1", port, max_clients=2).start()
+    try:
+        with FakeShow(server, fps=200) as show:
+            stalled = socket.create_connection(("127.0.0.1", port))
+            stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # ... and never reads
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            time.sleep(0.3)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5):
+                with pytest.raises(urllib.error.HTTPError) as e:  # a third viewer
+                    get(f"http://127.0.0.1:{port}/stream")
+                assert e.value.code == 503
+            n = len(show.publish_seconds)
+            time.sleep(1.5)
+            published = show.publish_seconds[n:]
+            assert len(published) > 100  # the loop kept its pace with a viewer that reads nothing
+            assert np.percentile(published, 99) < 0.005
+            stalled.close()
+    finally:
+        server.stop()
+
+
+def test_osc_messages_become_actions():
+    from pythonosc.udp_client import SimpleUDPClient
+
+    port = free_port(socket.SOCK_DGRAM)
+    control = OscControl(port, host="127.0.0.1").start()
+    try:
+        client = SimpleUDPClient("127.0.0.1", port)
+        client.send_message("/alpha", 0.3)
+        client.send_message("/style", "next")
+        client.send_message("/style", 2)
+        client.send_message("/effect", "off")
+        client.send_message("/record", [])
+        client.send_message("/snapshot", [])
+        deadline, got = time.monotonic() + 5, []
+        while len(got) < 6 and time.monotonic() < deadline:
+            got += control.poll()
+            time.sleep(0.05)
+        assert got[0][0] == "alpha" and got[0][1] == pytest.approx(0.3)  # OSC floats are 32-bit
+        assert got[1:] == ["next", ("style", 2), ("bypass", 1), "record", "snapshot"]
+    finally:
+        control.stop()
+
+
+def test_controls_drive_the_real_loop(tmp_path):
+    """OSC into realtime.loop.run: alpha and style change, the effect goes off and on."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from realtime.loop import run
+    from realtime.sources import LatestFrame
+
+    class Frames:
+        name, fps, size = "test", 100.0, (32, 24)
+
+        def read(self):
+            time.sleep(0.01)
+            return np.full((24, 32, 3), 40, np.uint8)
+
+        def close(self):
+            pass
+
+    port = free_port(socket.SOCK_DGRAM)
+    control = OscControl(port, host="127.0.0.1").start()
+    effect = StyledEffect()
+    seen = []
+
+    class Watch:
+        def publish(self, frame, state):
+            seen.append((int(frame[0, 0, 2]), state["style_index"], state["alpha"], state["bypass"]))
+
+    client = SimpleUDPClient("127.0.0.1", port)
+
+    def talk():
+        time.sleep(0.3)
+        client.send_message("/style", 2)
+        client.send_message("/alpha", 0.5)
+        time.sleep(0.3)
+        client.send_message("/effect", "off")
+
+    threading.Thread(target=talk, daemon=True).start()
+    try:
+        with LatestFrame(Frames()) as capture:
+            run(capture, effect, max_frames=80, controls=[control], publishers=[Watch()])
+    finally:
+        control.stop()
+    assert seen[0][1:3] == (0, 1.0)
+    assert (2, 0.5) in [s[1:3] for s in seen]
+    assert seen[-1][3] is True and seen[-1][0] == 40  # bypassed: the frame as captured
+    assert any(s[0] == 255 for s in seen)  # style 2 painted the blue channel while on
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+async def _browse(url, server_state, click_next):
+    """Open ``url`` in headless Chromium over the DevTools protocol: two screenshots a second
+    apart, then a click on the 'next' button; returns (png1, png2, style index before, after)."""
+    import aiohttp
+
+    profile = tempfile.mkdtemp()
+    proc = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+                             f"--user-data-dir={profile}", "--window-size=640,480", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = os.path.join(profile, "DevToolsActivePort")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        port = int(open(port_file).read().split()[0])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
+                page = next(t for t in await r.json() if t["type"] == "page")
+            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                ids = iter(range(1, 10**6))
+
+                async def call(method, **params):
+                    i = next(ids)
+                    await ws.send_json({"id": i, "method": method, "params": params})
+                    while True:
+                        msg = await ws.receive_json(timeout=30)
+                        if msg.get("id") == i:
+                            return msg.get("result", {})
+
+                await call("Page.enable")
+                await call("Page.navigate", url=url)
+                await asyncio.sleep(2.0)
+                import base64
+
+                shot1 = base64.b64decode((await call("Page.captureScreenshot"))["data"])
+                await asyncio.sleep(1.0)
+                shot2 = base64.b64decode((await call("Page.captureScreenshot"))["data"])
+                before = server_state()
+                await call("Runtime.evaluate", expression="document.getElementById('next').click()")
+                await asyncio.sleep(1.0)
+                return shot1, shot2, before, server_state()
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
+def test_in_a_real_browser_the_stream_moves_and_next_changes_the_style():
+    port = free_port()
+    server = WebServer("0.0.0.0", port).start()  # beyond loopback: the page is opened with its token
+    try:
+        with FakeShow(server) as show:
+            shot1, shot2, before, after = asyncio.run(
+                _browse(f"http://127.0.0.1:{port}/?token={server.token}", lambda: show.effect.style_index, True))
+        a = cv2.imdecode(np.frombuffer(shot1, np.uint8), cv2.IMREAD_COLOR)
+        b = cv2.imdecode(np.frombuffer(shot2, np.uint8), cv2.IMREAD_COLOR)
+        assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() > 0.1  # the stream moves
+        assert a[..., 2].max() == 255  # the stream is on the page (style 0 paints the red channel)
+        assert (before, after) == (0, 1)  # the page's button reached the loop
+    finally:
+        server.stop()
