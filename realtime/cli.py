@@ -69,10 +69,12 @@ def main():
                    "another host needs the token).")
 @click.option("--token", default=None, help="The web page's token [generated and printed when bound beyond loopback].")
 @click.option("--max-viewers", type=click.IntRange(1), default=20, show_default=True, help="Web streams at once.")
+@click.option("--virtual-camera", is_flag=True,
+              help="Also send the output to a virtual webcam (v4l2loopback on Linux, OBS's on Windows/macOS).")
 @click.option("--osc", "osc_port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
               help="Listen for OSC control messages (/style, /alpha, /effect, /record, /snapshot) on this UDP port.")
 def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, serve,
-        token, max_viewers, osc_port, **o):
+        token, max_viewers, virtual_camera, osc_port, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
     from realtime.sinks import Recorder, Window, rss_mb
@@ -96,6 +98,10 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         from realtime.osc import _osc
 
         _osc()
+    if virtual_camera:
+        from realtime.virtualcam import _pyvirtualcam
+
+        _pyvirtualcam()
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
     src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
     seconds = effect.warmup(src.size)  # compile for this frame shape and run once: no stall on frame 1
@@ -119,6 +125,12 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
             log.info("web page: %s", server.url)
             if not as_json:
                 click.echo(f"web page: {server.url}", err=True)
+        if virtual_camera:
+            from realtime.virtualcam import VirtualCamera
+
+            camera = VirtualCamera(fps).open(src.size)  # no backend: one line now, not at the first frame
+            controls.append(camera)  # (for stop(); it asks for nothing)
+            publishers.append(camera)
         if osc_port is not None:
             from realtime.osc import OscControl
 

@@ -156,7 +156,7 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                         stats.frame_ready(frame)
                         show.output(out, stats, capture.dropped)
                         if publishers:
-                            state = state_of(show, stats, capture.dropped)
+                            state = {**state_of(show, stats, capture.dropped), "captured": frame.t_capture}
                             for p in publishers:
                                 p.publish(out, state)
                 except Exception as e:

@@ -75,8 +75,8 @@ class WebServer:
         self.thumbnails = thumbnails or {}  # {style index: RGB image}
         self.actions = queue.SimpleQueue()
         self.clients = 0
-        self._frame, self._seq, self._state = None, 0, {}
-        self._jpeg, self._jpeg_seq = None, -1
+        self._frame, self._seq, self._state, self._captured = None, 0, {}, None
+        self._jpeg, self._jpeg_seq, self._jpeg_captured = None, -1, None
         self._loop = self._runner = None
         self._new_frame = None  # asyncio.Condition, in the server's loop
         self._ready = threading.Event()
@@ -99,6 +99,7 @@ class WebServer:
     def publish(self, frame, state):
         """The newest output frame (RGB uint8) and the show's state: a swap, nothing else."""
         self._frame, self._state = frame, state
+        self._captured = state.get("captured") if isinstance(state, dict) else None
         self._seq += 1
         if self._loop is not None and self.clients:
             self._loop.call_soon_threadsafe(self._wake)
@@ -174,12 +175,12 @@ class WebServer:
     def _jpeg_now(self):
         """The newest frame as JPEG, encoded once per frame whoever asks."""
         if self._jpeg_seq != self._seq and self._frame is not None:
-            seq, frame = self._seq, self._frame
+            seq, frame, captured = self._seq, self._frame, self._captured
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, self.quality])
             if ok:
-                self._jpeg, self._jpeg_seq = buf.tobytes(), seq
-        return self._jpeg, self._jpeg_seq
+                self._jpeg, self._jpeg_seq, self._jpeg_captured = buf.tobytes(), seq, captured
+        return self._jpeg, self._jpeg_seq, self._jpeg_captured
 
     async def _page(self, request):
         return self.web.Response(text=PAGE, content_type="text/html")
@@ -201,13 +202,15 @@ class WebServer:
                             await asyncio.wait_for(self._new_frame.wait(), 2.0)
                         except asyncio.TimeoutError:
                             pass
-                jpeg, seq = await asyncio.get_running_loop().run_in_executor(None, self._jpeg_now)
+                jpeg, seq, captured = await asyncio.get_running_loop().run_in_executor(None, self._jpeg_now)
                 if jpeg is None or seq == sent:
                     continue
                 sent = seq
                 # a client that cannot keep up blocks only itself here; it then gets the newest frame
+                # X-Captured: the frame's capture time (time.perf_counter() of this machine), for latency
+                captured = b"" if captured is None else b"X-Captured: %.6f\r\n" % captured
                 await response.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                     + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                                     + str(len(jpeg)).encode() + b"\r\n" + captured + b"\r\n" + jpeg + b"\r\n")
         except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
             pass
         finally:

@@ -329,3 +329,49 @@ def test_in_a_real_browser_the_stream_moves_and_next_changes_the_style():
         assert (before, after) == (0, 1)  # the page's button reached the loop
     finally:
         server.stop()
+
+
+# --- the virtual camera ----------------------------------------------------------------------------
+
+def test_virtual_camera_sends_every_frame_and_says_what_to_install(monkeypatch):
+    import sys
+    import types
+
+    from offline.errors import UserError
+    from realtime.virtualcam import VirtualCamera
+
+    sent = []
+
+    class Camera:
+        def __init__(self, width, height, fps, device=None):
+            if width == 1:
+                raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found")
+            self.width, self.height, self.device = width, height, "/dev/video9"
+
+        def send(self, frame):
+            sent.append(frame.shape)
+
+        def close(self):
+            sent.append("closed")
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=Camera))
+    cam = VirtualCamera(30)
+    for _ in range(3):
+        cam.publish(np.zeros((24, 32, 3), np.uint8))
+    cam.stop()
+    assert sent == [(24, 32, 3)] * 3 + ["closed"]
+    with pytest.raises(UserError, match="modprobe v4l2loopback|OBS"):
+        VirtualCamera(30).open((1, 1))
+
+
+@pytest.mark.skipif(not any(os.path.exists(f"/dev/video{i}") for i in range(10)), reason="no v4l2loopback device")
+def test_virtual_camera_on_a_real_loopback_device():
+    pytest.importorskip("pyvirtualcam")
+    from realtime.virtualcam import VirtualCamera
+
+    cam = VirtualCamera(30)
+    try:
+        cam.publish(np.zeros((48, 64, 3), np.uint8))
+        assert (cam.camera.width, cam.camera.height) == (64, 48)
+    finally:
+        cam.stop()

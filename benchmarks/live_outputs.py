@@ -1,0 +1,162 @@
+"""What the live outputs cost the loop: FPS with each sink and control off and on, side by side in
+one run; latency from capture to a frame received by a stream client; 20 viewers, one stalled.
+
+    python benchmarks/live_outputs.py --seconds 20 --json-out /tmp/live.json
+
+Each row runs ``realtime.loop.run`` on the demo source at 640x360 with the stylize effect (the
+default model) for ``--seconds``, headless: the loop alone, then with the web page and no viewer,
+one viewer, 20 viewers of which one never reads, and with OSC listening (and receiving 10
+messages a second). Viewers are real HTTP clients in threads of this process; latency is measured
+with the stream's X-Captured header (the frame's capture time) against the time the client
+received the whole JPEG.
+"""
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Viewer(threading.Thread):
+    """Reads the MJPEG stream; records (receive time - capture time) per frame."""
+
+    def __init__(self, url):
+        super().__init__(daemon=True)
+        self.url, self.latencies, self.frames, self.stop = url, [], 0, threading.Event()
+
+    def run(self):
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            buf = b""
+            while not self.stop.is_set():
+                buf += r.read1(65536)
+                while True:
+                    start = buf.find(b"--frame\r\n")
+                    head_end = buf.find(b"\r\n\r\n", start)
+                    if start < 0 or head_end < 0:
+                        break
+                    headers = dict(line.split(b": ", 1) for line in buf[start + 9:head_end].split(b"\r\n") if b": " in line)
+                    length = int(headers[b"Content-Length"])
+                    if len(buf) < head_end + 4 + length:
+                        break
+                    received = time.perf_counter()
+                    if b"X-Captured" in headers:
+                        self.latencies.append(received - float(headers[b"X-Captured"]))
+                    self.frames += 1
+                    buf = buf[head_end + 4 + length:]
+
+
+def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False):
+    from realtime.loop import run
+    from realtime.sources import LatestFrame, open_source
+
+    src = open_source("demo", (640, 360))
+    controls, publishers, clients, sockets = [], [], [], []
+    server = None
+    if serve:
+        from realtime.web import WebServer
+
+        server = WebServer("127.0.0.1", free_port(), max_clients=max(20, viewers + stalled)).start()
+        controls.append(server)
+        publishers.append(server)
+        for _ in range(stalled):  # connects, asks for the stream, never reads
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            sockets.append(s)
+        for _ in range(viewers):
+            v = Viewer(f"http://127.0.0.1:{server.port}/stream")
+            v.start()
+            clients.append(v)
+    sender = None
+    if osc:
+        from pythonosc.udp_client import SimpleUDPClient
+
+        from realtime.osc import OscControl
+
+        port = free_port(socket.SOCK_DGRAM)
+        controls.append(OscControl(port, host="127.0.0.1").start())
+        stop_sending = threading.Event()
+
+        def send():
+            c = SimpleUDPClient("127.0.0.1", port)
+            while not stop_sending.is_set():
+                c.send_message("/alpha", 1.0)
+                time.sleep(0.1)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+    rss0 = rss()
+    max_frames = int(seconds * 30)
+    with LatestFrame(src) as capture:
+        t = time.perf_counter()
+        stats = run(capture, effect, max_frames=max_frames, controls=controls, publishers=publishers)
+        wall = time.perf_counter() - t
+    row = {"row": name, "frames": stats.frames, "fps": round(stats.frames / wall, 2),
+           "loop_latency_p50_ms": stats.summary()["latency_p50_ms"], "rss_start_mb": rss0, "rss_end_mb": rss()}
+    lat = [x for v in clients for x in v.latencies[3:]]
+    if lat:
+        row.update(viewer_latency_p50_ms=round(1000 * float(np.percentile(lat, 50)), 1),
+                   viewer_latency_p99_ms=round(1000 * float(np.percentile(lat, 99)), 1),
+                   viewer_frames=[v.frames for v in clients][:3])
+    for v in clients:
+        v.stop.set()
+    for s in sockets:
+        s.close()
+    if osc:
+        stop_sending.set()
+    for c in controls:
+        c.stop()
+    return row
+
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--effect", default="stylize")
+    ap.add_argument("--json-out", default=None)
+    args = ap.parse_args()
+    from offline.effects import build_effect
+
+    effect = build_effect(args.effect, weights_dir=os.environ.get("STUDIO_WEIGHTS_DIR"))
+    effect.warmup((640, 360))
+    rows = []
+    for name, kw in (("loop alone", {}), ("web page, no viewer", {"serve": True}),
+                     ("web page, 1 viewer", {"serve": True, "viewers": 1}),
+                     ("web page, 20 viewers (1 stalled)", {"serve": True, "viewers": 19, "stalled": 1}),
+                     ("OSC, 10 messages/s", {"osc": True}), ("loop alone, again", {})):
+        row = one_row(name, effect, args.seconds, **kw)
+        print(row, flush=True)
+        rows.append(row)
+    base = np.mean([r["fps"] for r in rows if r["row"].startswith("loop alone")])
+    print("\n| row | loop FPS | vs loop alone | capture -> viewer p50 / p99 (ms) | RSS start -> end (MB) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        lat = f"{r['viewer_latency_p50_ms']} / {r['viewer_latency_p99_ms']}" if "viewer_latency_p50_ms" in r else "-"
+        print(f"| {r['row']} | {r['fps']} | {100 * (r['fps'] / base - 1):+.1f}% | {lat} | "
+              f"{r['rss_start_mb']} -> {r['rss_end_mb']} |")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
