@@ -164,7 +164,7 @@ def load_folder(folder, exclude=(), max_side=640):
     files = media.list_images(folder)
     keep = [p for p in files if not any(fnmatch.fnmatch(p.name, e) or fnmatch.fnmatch(p.stem, e) for e in exclude)]
     if not keep:
-        raise UserError(f"no training images left in {folder} after --exclude {', '.join(exclude)}")
+        raise UserError(f"no training images left in {folder} after excluding {', '.join(exclude)}")
     images = []
     for p in keep:
         im = media.read_image(p)
@@ -250,21 +250,21 @@ def load_checkpoint(trainer, folder):
 
     folder = Path(folder)
     if not (folder / "state.json").is_file():
-        raise UserError(f"--resume: no checkpoint in {folder}")
+        raise UserError(f"cannot resume: no checkpoint in {folder}")
     try:
         state = json.loads((folder / "state.json").read_text())
     except (OSError, ValueError) as e:
-        raise UserError(f"--resume: corrupt {folder / 'state.json'} ({type(e).__name__}); delete {folder} to start over") from None
+        raise UserError(f"cannot resume: corrupt {folder / 'state.json'} ({type(e).__name__}); delete {folder} to start over") from None
     artifacts.load_weights(trainer.network, folder / trainer.weights_name)
     trainer.optimizer.build(trainer.trainable_variables)
     try:
         with np.load(folder / "optimizer.npz") as data:
             values = [data[f"v{i}"] for i in range(len(data.files))]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"--resume: corrupt {folder / 'optimizer.npz'} ({type(e).__name__}); delete {folder} to start over") from None
+        raise UserError(f"cannot resume: corrupt {folder / 'optimizer.npz'} ({type(e).__name__}); delete {folder} to start over") from None
     if len(values) != len(trainer.optimizer.variables) or any(
             tuple(v.shape) != tuple(a.shape) for v, a in zip(trainer.optimizer.variables, values)):
-        raise UserError(f"--resume: optimizer state in {folder} does not match this model")
+        raise UserError(f"cannot resume: optimizer state in {folder} does not match this model")
     for var, value in zip(trainer.optimizer.variables, values):
         var.assign(value)
     return state

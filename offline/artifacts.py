@@ -19,7 +19,7 @@ def read_manifest(folder, kind=None):
     kind of model (manifests without ``kind`` are AdaIN decoders, which predate the field)."""
     path = Path(folder) / "manifest.json"
     if not path.is_file():
-        raise UserError(f"no model in {folder} (manifest.json missing); train one or pass --model DIR")
+        raise UserError(f"no model in {folder} (manifest.json missing); train one or choose another model folder")
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -67,12 +67,12 @@ def build_ascents(entries, model="inception_v3", width=1.0, weights="imagenet", 
     key, _ = model_spec(model)
     entries = entries or [("layers", DREAM_LAYERS.get(key, ""))]
     if guide is not None and any(kind == "class" for kind, _ in entries):
-        raise UserError("--guide works with --layers or --channel, not with --class")
+        raise UserError("a guide image works with layer or channel objectives, not with a class")
     plain = []  # (kind, layer weights or (layer, idx)) without the top
     for kind, value in entries:
         if kind == "layers":
             if not value:
-                raise UserError(f"no default dream layers for {key}: pass --layers")
+                raise UserError(f"no default dream layers for {key}: choose layers")
             plain.append(("layers", parse_weighted_list(value)))
         elif kind == "channel":
             plain.append(("channel", asc.parse_channel(value)))
@@ -323,7 +323,7 @@ def build_dream_effect(layers=None, channel=None, class_index=None, model=DEFAUL
     """The dream effect from its options (one objective); loads the backbone."""
     entries = objective_entries(layers, channel, class_index)
     if len(entries) > 1:
-        raise UserError("choose one of --layers, --channel, --class")
+        raise UserError("choose one objective: layers, a channel or a class")
     config = make_config(octaves, octave_scale, steps, step_size, tile, jitter, seed)
     guide_img = read_image(guide, max_side=224) if guide else None
     (ascent,) = build_ascents(entries, model, width, weights, weights_dir, guide_img, config)

@@ -138,7 +138,7 @@ class FeaturesEffect(Effect):
         self.layers = list(layers or FEATURE_LAYERS.get(key, ()))
         start = layer or DEFAULT_FEATURE_LAYER.get(key, self.layers[0] if self.layers else None)
         if start is None:
-            raise UserError(f"--layer is required for backbone {backbone}")
+            raise UserError(f"backbone {backbone} has no default layer: choose one")
         if start not in self.layers:
             self.layers.append(start)
         self.backbone = load_backbone(key, layers=self.layers, weights=weights, alpha=alpha, weights_dir=weights_dir,
@@ -180,7 +180,7 @@ class FeaturesEffect(Effect):
 
         self._channels[layer] = int(sub.output.shape[-1])
         if self.channel is not None and not 0 <= self.channel < self._channels[layer]:
-            raise UserError(f"--channel {self.channel}: layer {layer} has channels 0..{self._channels[layer] - 1}")
+            raise UserError(f"channel {self.channel}: layer {layer} has channels 0..{self._channels[layer] - 1}")
         return Compiled(feature_map)
 
     def _weights(self):
@@ -255,7 +255,7 @@ class StylizeEffect(Effect):
 
     def __init__(self, stylizer, styles, alpha=1.0, smooth=0.7, motion_scale=6.0, temporal=True):
         if not styles:
-            raise UserError("no styles: give --style IMAGE|FOLDER|PRESET, or ship presets with the model")
+            raise UserError("no styles: give style images, folders or preset names, or ship presets with the model")
         self.stylizer = stylizer
         self._stylize_ops = stylizer.stylize  # pure keras.ops: (content, mean, std, alpha) -> RGB 0..255
         self.styles = list(styles)
@@ -382,7 +382,7 @@ def load_styles(stylizer, specs):
     if not specs:
         presets = dict(stylizer.presets)
         if not presets:
-            raise UserError("the model ships no style presets: give --style IMAGE|FOLDER")
+            raise UserError("the model ships no style presets: give style images or folders")
         return sorted(presets.items())
     styles = []
     for spec in specs:

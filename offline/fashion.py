@@ -71,7 +71,7 @@ def load_data(data_dir=None):
         try:
             (xtr, ytr), (xte, yte) = keras.datasets.fashion_mnist.load_data()
         except Exception as e:
-            raise UserError(f"no --data-dir, no {DEFAULT_DATA_DIR}, and the download failed ({type(e).__name__})") from None
+            raise UserError(f"no data folder given, none at {DEFAULT_DATA_DIR}, and the download failed ({type(e).__name__})") from None
         data = dict(x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, source="keras.datasets.fashion_mnist")
     else:
         data_dir = Path(data_dir)

@@ -232,7 +232,7 @@ def init_from(network, folder, log=print):
             else:
                 fresh.append(layer.name)
     if not copied:
-        raise UserError(f"--init {folder}: no layer matches this network's")
+        raise UserError(f"init {folder}: no layer matches this network's")
     log(f"--init {folder}: {len(copied)} layers copied, new: {', '.join(fresh) or 'none'}")
     return copied, fresh
 
@@ -243,7 +243,7 @@ def load_teacher(folder):
 
     manifest = artifacts.read_manifest(folder, kind="adain")
     if manifest.get("depth", "relu3_1") != "relu3_1":
-        raise UserError(f"--teacher {folder} is a {manifest.get('depth')} model; the fast model learns from relu3_1")
+        raise UserError(f"teacher {folder} is a {manifest.get('depth')} model; the fast model learns from relu3_1")
     decoder = build_decoder("relu3_1", name="teacher")
     artifacts.load_weights(decoder, Path(folder) / manifest.get("decoder", "decoder.weights.h5"))
     return decoder
@@ -286,7 +286,7 @@ def train(settings, command=None, log=print):
     """Train; writes ``out/network.weights.h5`` and ``out/manifest.json``; returns the manifest."""
     s = settings
     if not s.content or not s.style:
-        raise UserError("training needs --content and --style folders")
+        raise UserError("training needs content and style images")
     out, checkpoint_dir = Path(s.out), s.checkpoint_path
     contents, content_names = load_images(s.content, s.exclude)
     styles, style_names = load_images(s.style, s.exclude)

@@ -314,7 +314,7 @@ def init_image(kind, content, style, size, seed=0):
     w, h = size
     if kind == "content":
         if content is None:
-            raise UserError("--init content needs a content image")
+            raise UserError("init 'content' needs a content image")
         return media.resize(content, (w, h)).astype(np.float32)
     if kind == "style":
         return media.resize(style, (w, h)).astype(np.float32)
@@ -323,7 +323,7 @@ def init_image(kind, content, style, size, seed=0):
         # full-contrast white noise: the style gradient grows with the features' amplitude, so a
         # faint noise would leave the middle grey while texture grows in from the borders
         return rng.uniform(0.0, 255.0, size=(h, w, 3)).astype(np.float32)
-    raise UserError(f"unknown --init {kind!r}: expected content, noise or style")
+    raise UserError(f"unknown init {kind!r}: expected content, noise or style")
 
 
 def luminance(rgb):
@@ -363,18 +363,6 @@ def scale_size(image, max_side):
     h, w = image.shape[:2]
     s = max_side / max(h, w)
     return max(8, round(w * s)), max(8, round(h * s))
-
-
-def parse_scales(text, size):
-    if not text:
-        return [size]
-    try:
-        scales = [int(s) for s in str(text).split(",") if s.strip()]
-    except ValueError:
-        raise UserError(f"bad --scales {text!r}: expected sides such as 128,256,384") from None
-    if not scales or min(scales) < 16 or scales != sorted(scales):
-        raise UserError(f"bad --scales {text!r}: expected increasing sides >= 16, e.g. 128,256,384")
-    return scales
 
 
 # --- gatys ---------------------------------------------------------------------------------------

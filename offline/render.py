@@ -50,13 +50,13 @@ class RenderSettings:
 
     def check(self):
         if self.start < 0:
-            raise UserError(f"--start must be 0 or more, got {self.start}")
+            raise UserError(f"start must be 0 or more seconds, got {self.start}")
         if self.duration is not None and self.duration <= 0:
-            raise UserError(f"--duration must be positive, got {self.duration}")
+            raise UserError(f"duration must be positive, got {self.duration}")
         if not 0 <= self.crf <= 51:
-            raise UserError(f"--crf must be in 0..51, got {self.crf}")
+            raise UserError(f"crf must be in 0..51, got {self.crf}")
         if self.even not in video.EVEN:
-            raise UserError(f"--even must be one of {', '.join(video.EVEN)}")
+            raise UserError(f"even must be one of {', '.join(video.EVEN)}")
         if self.chunk_frames < 1:
             raise UserError("chunk_frames must be positive")
         return self
@@ -168,7 +168,7 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
     done_chunks = store.done()
     end = info.duration if s.duration is None else min(info.duration or s.duration, s.start + s.duration)
     if info.duration and s.start >= info.duration:
-        raise UserError(f"--start {s.start:g} s is past the end of {s.input} ({info.duration:.2f} s)")
+        raise UserError(f"start {s.start:g} s is past the end of {s.input} ({info.duration:.2f} s)")
     total = max(1, int(round((end - s.start) * info.fps))) if end else None
     after, first = None, done_chunks * s.chunk_frames
     if done_chunks:

@@ -10,8 +10,20 @@ from offline.commands import outputs
 from offline.errors import UserError
 from offline.options import SIZE, seed_option, weights_options, width_option
 from offline.gatys import (ADAM_LR, CONTENT_WEIGHT, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, INVERT_SHEET_LAYERS,
-                           STYLE_WEIGHT, Objective, invert_features, normalised, parse_scales, read_capped,
+                           STYLE_WEIGHT, Objective, invert_features, normalised, read_capped,
                            layer_weights, style_transfer, synthesize_texture)
+
+
+def parse_scales(text, size):
+    if not text:
+        return [size]
+    try:
+        scales = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"bad --scales {text!r}: expected sides such as 128,256,384") from None
+    if not scales or min(scales) < 16 or scales != sorted(scales):
+        raise UserError(f"bad --scales {text!r}: expected increasing sides >= 16, e.g. 128,256,384")
+    return scales
 
 
 def load_features(model, layers, weights, weights_dir, pool="max", alpha=1.0):
@@ -115,12 +127,13 @@ def gatys_cmd(content, styles, output, content_layers, style_layers, content_wei
         if len(mix) != len(style_images):
             raise UserError(f"--style-mix has {len(mix)} weights for {len(style_images)} style images")
         normalised(mix)
+    sides = parse_scales(scales, size)
     content_w, style_w = layer_weights(content_layers), layer_weights(style_layers)
     bb = load_features(model, list(content_w) + list(style_w), weights, weights_dir, pool=pool, alpha=width)
     objective = Objective(bb, content=content_w, style=style_w, content_weight=content_weight,
                           style_weight=style_weight, tv_weight=0.0 if tv_weight is None else tv_weight)
     result = style_transfer(objective, content_image, style_images, style_mix=mix,
-                            scales=parse_scales(scales, size), steps=steps, optimizer=optimizer, init=init,
+                            scales=sides, steps=steps, optimizer=optimizer, init=init,
                             preserve_color=preserve_color, seed=seed,
                             save_every=_save_every(save_every, animation, steps), style_scale=style_scale,
                             progress=not quiet, lr=lr)
