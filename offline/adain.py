@@ -358,6 +358,8 @@ class Stylizer(StylizerBase):
     decoder exists).
     """
 
+    kind = "adain"
+
     def __init__(self, encoder, decoder, depth="relu3_1", model_dir=None, manifest=None):
         self.encoder = encoder
         self.decoder = decoder

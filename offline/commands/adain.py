@@ -5,6 +5,8 @@ and ``presets`` load whichever model a folder holds (AdaIN or the fast model, ``
 
 from pathlib import Path
 
+import importlib.util
+
 import click
 import numpy as np
 
@@ -12,7 +14,7 @@ from offline.adain import DEPTHS
 from offline.adain_train import AdaINTrainSettings
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import PRECISION, weights_options
+from offline.options import PRECISION, SIZE, weights_options
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
@@ -283,6 +285,50 @@ def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, 
         stats.name = p.stem
         stats.meta.update({"source": p.name, "source_sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
                            "style_size": style_size or st.style_size, "encoder": st.encoder.describe(),
-                           "command": "offline adain presets", "model": getattr(st, "kind", "adain")})
+                           "command": "offline adain presets", "model": st.kind})
         stats.save(folder / f"{p.stem}.npz")
         click.echo(f"{folder / (p.stem + '.npz')}")
+
+
+@cli.command("export")
+@_model_options
+@click.option("--format", "fmt", type=click.Choice(["onnx", "saved_model"]), default="onnx", show_default=True)
+@click.option("--size", type=SIZE, default=(640, 360), show_default=True,
+              help="The frame size WxH the exported function takes.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output: FILE.onnx, or a folder for --format saved_model.")
+@click.option("--force", is_flag=True, help="Replace an export that exists.")
+def export_cmd(model_dir, weights, weights_dir, precision, fmt, size, output, force):
+    """Export the per-frame function (a frame and a style's cached statistics in, the stylized
+    frame out) for ONNX Runtime, OpenCV DNN or TouchDesigner, with the model's presets as JSON.
+
+    \b
+    Examples:
+      offline adain export --model fast --format onnx --size 640x360 -o fast_640x360.onnx
+      offline adain export --model adain --format saved_model -o adain_saved_model/
+    """
+    from offline import backend
+    from offline.export import export, onnx_parity
+
+    if backend.name() != "tensorflow":
+        raise UserError(f"export runs on the TensorFlow backend (Keras' exporters; this is {backend.name()}): "
+                        "run it with KERAS_BACKEND=tensorflow, the model is the same")
+    if fmt == "onnx":
+        outputs.check_output_file(output, (".onnx",), "export")
+    else:
+        outputs.check_output_folder(output, "export folder")
+    outputs.check_replaceable(output, force, "export", marker=None)
+    if fmt == "onnx":
+        if importlib.util.find_spec("tf2onnx") is None:
+            raise UserError("ONNX export needs tf2onnx: pip install 'neural-studio[export]' (tf2onnx onnxruntime)")
+    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    w, h = size
+    model, styles = export(st, output, fmt, (w, h))
+    click.echo(f"wrote {output} ({st.kind}, {w}x{h}, inputs image/style_mean/style_std) and {styles} "
+               f"({len(st.presets)} presets)")
+    if fmt == "onnx":
+        diff = onnx_parity(model, output, st, (w, h))
+        if diff is not None:
+            click.echo(f"ONNX Runtime vs Keras on a test frame: largest difference {diff:.3g} grey levels")
+            if diff > 1.0:
+                raise UserError(f"the exported model differs from Keras by {diff:.2f} grey levels (more than 1)")
