@@ -4,6 +4,8 @@ from the table, and the HUD's help line and ``realtime --help`` are generated fr
     Key("n", "next", "style", "next style")   # key(s), action, HUD word, help text
 """
 
+import queue
+
 from offline.effects import Key  # noqa: F401 - defined with the effects, re-exported for the table
 
 
@@ -46,3 +48,23 @@ def help_text(effects):
     lines.append("any effect: " + ", ".join(f"{k.label()} {k.help}" for k in LOOP if k.keys != "esc")
                  + " (also Esc)")
     return "\n".join(lines)
+
+
+class ActionQueue:
+    """Actions from other threads (the web page, OSC) that the loop applies between frames, like
+    keys: a name ("next") or (name, value) (("alpha", 0.4))."""
+
+    def __init__(self):
+        self._queue = queue.SimpleQueue()
+
+    def put(self, action):
+        self._queue.put(action)
+
+    def poll(self):
+        """Every action since the last call, oldest first."""
+        out = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out

@@ -11,10 +11,10 @@ like its keys. python-osc (an optional extra: ``pip install '.[live]'``) listens
 """
 
 import logging
-import queue
 import threading
 
 from offline.errors import UserError
+from realtime.keys import ActionQueue
 
 log = logging.getLogger("realtime")
 
@@ -32,7 +32,7 @@ class OscControl:
 
     def __init__(self, port, host="0.0.0.0"):
         dispatcher, osc_server = _osc()
-        self.actions = queue.SimpleQueue()
+        self.actions = ActionQueue()
         d = dispatcher.Dispatcher()
         d.map("/style", self._style)
         d.map("/alpha", self._value("alpha"))
@@ -53,12 +53,7 @@ class OscControl:
         return self
 
     def poll(self):
-        out = []
-        while True:
-            try:
-                out.append(self.actions.get_nowait())
-            except queue.Empty:
-                return out
+        return self.actions.poll()
 
     def stop(self):
         self.server.shutdown()

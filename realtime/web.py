@@ -19,7 +19,6 @@ import asyncio
 import hmac
 import ipaddress
 import logging
-import queue
 import secrets
 import threading
 import time
@@ -28,6 +27,7 @@ import cv2
 import numpy as np
 
 from offline.errors import UserError
+from realtime.keys import ActionQueue
 
 log = logging.getLogger("realtime")
 
@@ -73,7 +73,7 @@ class WebServer:
         self.token = token or (None if is_loopback(host) else secrets.token_urlsafe(12))
         self.max_clients, self.quality = int(max_clients), int(quality)
         self.thumbnails = thumbnails or {}  # {style index: RGB image}
-        self.actions = queue.SimpleQueue()
+        self.actions = ActionQueue()
         self.clients = 0
         self._frame, self._seq, self._state, self._captured = None, 0, {}, None
         self._jpeg, self._jpeg_seq, self._jpeg_captured = None, -1, None
@@ -105,13 +105,7 @@ class WebServer:
             self._loop.call_soon_threadsafe(self._wake)
 
     def poll(self):
-        """The actions asked for since the last call: ["next", ("alpha", 0.4), ...]."""
-        out = []
-        while True:
-            try:
-                out.append(self.actions.get_nowait())
-            except queue.Empty:
-                return out
+        return self.actions.poll()
 
     def stop(self):
         if self._loop is not None and self._runner is not None:
