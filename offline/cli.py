@@ -18,6 +18,7 @@ COMMANDS = {
     "dream": ("offline.commands.dream:dream_cmd", "DeepDream a still image."),
     "zoom": ("offline.commands.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
     "dream-video": ("offline.commands.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
+    "cppn": ("offline.commands.cppn:cppn_cmd", "A network paints an image from pixel positions (any resolution)."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
     "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
