@@ -19,6 +19,7 @@ COMMANDS = {
     "zoom": ("offline.commands.dream:zoom_cmd", "Render an infinite-zoom DeepDream video."),
     "dream-video": ("offline.commands.dream:dream_video_cmd", "DeepDream every frame of a video (= render --effect dream)."),
     "cppn": ("offline.commands.cppn:cppn_cmd", "A network paints an image from pixel positions (any resolution)."),
+    "ae": ("offline.commands.ae:cli", "Autoencoders on Fashion-MNIST (dense, conv, denoising) and a linear probe."),
     "vae": ("offline.commands.vae:cli", "Variational autoencoder on Fashion-MNIST and its latent manifold."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
