@@ -23,7 +23,7 @@ COMMANDS = {
     "vae": ("offline.commands.vae:cli", "Variational autoencoder on Fashion-MNIST and its latent manifold."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
-    "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets."),
+    "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets, export."),
     "fast": ("offline.commands.fast:cli", "The fast arbitrary-style model for live video on CPUs: train."),
 }
 
