@@ -81,41 +81,23 @@ class Modulate(layers.Layer):
 
 
 class DepthToSpace(layers.Layer):
-    """Sub-pixel upsampling: (N, H, W, b*b*C) -> (N, b*H, b*W, C)."""
+    """Sub-pixel upsampling: (N, H, W, b*b*C) -> (N, b*H, b*W, C); ``inverse``: the other way."""
 
-    def __init__(self, block, **kwargs):
+    def __init__(self, block, inverse=False, **kwargs):
         super().__init__(**kwargs)
-        self.block = int(block)
+        self.block, self.inverse = int(block), bool(inverse)
 
     def call(self, x):
-        return ops.depth_to_space(x, self.block)
+        return ops.space_to_depth(x, self.block) if self.inverse else ops.depth_to_space(x, self.block)
 
     def compute_output_shape(self, s):
         b = self.block
-        grow = lambda v: None if v is None else v * b  # noqa: E731
-        return (s[0], grow(s[1]), grow(s[2]), s[3] // (b * b))
+        if self.inverse:
+            return (s[0], None if s[1] is None else s[1] // b, None if s[2] is None else s[2] // b, s[3] * b * b)
+        return (s[0], None if s[1] is None else s[1] * b, None if s[2] is None else s[2] * b, s[3] // (b * b))
 
     def get_config(self):
-        return {**super().get_config(), "block": self.block}
-
-
-class SpaceToDepth(layers.Layer):
-    """(N, b*H, b*W, C) -> (N, H, W, b*b*C)."""
-
-    def __init__(self, block, **kwargs):
-        super().__init__(**kwargs)
-        self.block = int(block)
-
-    def call(self, x):
-        return ops.space_to_depth(x, self.block)
-
-    def compute_output_shape(self, s):
-        b = self.block
-        shrink = lambda v: None if v is None else v // b  # noqa: E731
-        return (s[0], shrink(s[1]), shrink(s[2]), s[3] * b * b)
-
-    def get_config(self):
-        return {**super().get_config(), "block": self.block}
+        return {**super().get_config(), "block": self.block, "inverse": self.inverse}
 
 
 def _phase_taps(upsample):
@@ -182,8 +164,10 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
 
     ``output`` is how the 1/4-resolution features become pixels:
     - ``"resize"``: bilinear x2, a 3x3 conv at 1/2 resolution, bilinear x2, a 3x3 conv to RGB, plus
-      a 3x3 conv of the frame itself for detail. Every step is shift-invariant at full resolution,
-      so a flat wall stays flat: no 4-pixel grid can form (resize-convolution, Odena et al. 2016).
+      a 3x3 conv of the frame itself for detail (resize-convolution, Odena et al. 2016): these steps
+      treat every pixel alike, so they add no 4- or 2-pixel pattern of their own. (The body's one
+      sub-pixel step, 1/8 -> 1/4, kept so the first model's weights could start this one, could
+      still form an 8-pixel one; the lattice term holds it down: held-out lattice 1.1, a photo's own.)
     - ``"shuffle"``: a sub-pixel convolution to 4x4x3 numbers per 1/4 pixel and a 1x1 detail path on
       the 4x4 patches (the first shipped model). Each of the 16 sub-pixel positions has its own
       filter, and on frames larger than the 128-px training crops their differences show as a
@@ -224,7 +208,7 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
         y = DepthToSpace(4, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
     else:  # everything below at 1/4 and 1/2 resolution; see ResizeConv
         h = relu(DepthToSpace(2, dtype=dtype, name="up_half")(ResizeConv(HALF_CHANNELS, dtype=dtype, name="half_conv")(h)))
-        frame = SpaceToDepth(2, dtype=dtype, name="frame_half")(x)
+        frame = DepthToSpace(2, inverse=True, dtype=dtype, name="frame_half")(x)
         y = layers.Add(dtype=dtype)([ResizeConv(3, dtype=dtype, name="to_pixels")(h),
                                      ResizeConv(3, upsample=False, dtype=dtype, name="detail")(frame)])
         y = DepthToSpace(2, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))

@@ -277,3 +277,33 @@ def test_mixed_precision_stylizes():
     st = FastStylizer.random(precision="bfloat16")
     out = st.stylize_image(_image(24, 32), st.style(_image(32, 32, 1)))
     assert out.shape == (24, 32, 3) and out.dtype == np.uint8
+
+
+def test_resize_conv_is_the_convolution_of_the_bilinear_upsampling():
+    from offline.fast import ResizeConv
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1, 12, 10, 5)).astype(np.float32)
+    up = ResizeConv(4)
+    y = ops.depth_to_space(up(a), 2)
+    ref = ops.conv(ops.image.resize(a, (24, 20), interpolation="bilinear"), up.kernel, padding="same") + up.bias
+    assert np.abs(np.asarray(y) - np.asarray(ref))[0, 2:-2, 2:-2].max() < 1e-4  # borders: padding differs
+    x = rng.standard_normal((1, 24, 20, 3)).astype(np.float32)
+    detail = ResizeConv(4, upsample=False)
+    y = ops.depth_to_space(detail(ops.space_to_depth(x, 2)), 2)
+    assert np.abs(np.asarray(y) - np.asarray(ops.conv(x, detail.kernel, padding="same") + detail.bias)).max() < 1e-4
+
+
+def test_the_resize_output_paints_no_grid_of_its_own_on_a_flat_wall():
+    """A flat frame through random networks: the first model's 4x4 sub-pixel output gives each of
+    the 16 positions its own value; the 'resize' output adds nothing (what is left comes from the
+    body's 1/8 -> 1/4 sub-pixel step, which training holds down)."""
+    flat = np.full((1, 384, 384, 3), 128.0, np.float32)  # big enough for a centre the borders do not reach
+    code = (np.zeros((1, 544), np.float32), np.ones((1, 544), np.float32))
+    spread = {}
+    for output in ("resize", "shuffle"):
+        st = FastStylizer.random(seed=1, output=output)
+        y = np.asarray(st.network.transformer([flat, *code]))[0, 160:224, 160:224]
+        phases = y.reshape(16, 4, 16, 4, 3).mean(axis=(0, 2))  # the mean of each of the 4x4 positions
+        spread[output] = float(phases.std(axis=(0, 1)).max())  # a 4-px grid's strength
+    assert spread["resize"] < 0.1 * spread["shuffle"]
