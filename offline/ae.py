@@ -160,7 +160,8 @@ def train(settings, command=None, log=print, progress=True):
     codes.png) and returns the manifest (with the probe's test accuracy)."""
     from offline import media
     from offline.fashion import load_data
-    from offline.vae import EpochLog, to_input
+    from offline.progress import epoch_bar
+    from offline.vae import to_input
 
     s = settings.check()
     out = Path(s.out) / s.kind
@@ -176,7 +177,7 @@ def train(settings, command=None, log=print, progress=True):
     callbacks = [keras.callbacks.BackupAndRestore(str(out / "checkpoints"), save_freq="epoch",
                                                   delete_checkpoint=False), frames]
     if progress:
-        callbacks.append(EpochLog(s.epochs, log))
+        callbacks.append(epoch_bar(s.epochs))
     t = time.perf_counter()
     if s.kind == "denoising":
         history = model.fit(DenoisingData(x_train, s.batch, s.mask, s.seed), epochs=s.epochs, callbacks=callbacks,

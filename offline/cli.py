@@ -21,6 +21,7 @@ COMMANDS = {
     "cppn": ("offline.commands.cppn:cppn_cmd", "A network paints an image from pixel positions (any resolution)."),
     "ae": ("offline.commands.ae:cli", "Autoencoders on Fashion-MNIST (dense, conv, denoising) and a linear probe."),
     "vae": ("offline.commands.vae:cli", "Variational autoencoder on Fashion-MNIST and its latent manifold."),
+    "gan": ("offline.commands.gan:cli", "DCGAN and VAE-GAN on Fashion-MNIST: train, sample."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
     "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets, export."),

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from offline.errors import UserError
+from offline.progress import epoch_bar
 
 
 @dataclasses.dataclass
@@ -90,19 +91,6 @@ class Snapshots(keras.callbacks.Callback):
             self.frames.append(render(self.model, self.size, self.code))
 
 
-class EpochBar(keras.callbacks.Callback):
-    """The progress bar in epochs (Keras' own prints one bar per epoch)."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        from offline.progress import Progress
-
-        self.bar = Progress(epochs, unit="epoch")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.update(epoch + 1, [("loss", (logs or {}).get("loss", 0.0))])
-
-
 def train_painter(images, settings, progress=True):
     """Fit one network to ``images``; returns (model, history, snapshot frames of the first image)."""
     s = settings.check()
@@ -113,7 +101,7 @@ def train_painter(images, settings, progress=True):
     h, w = images[0].shape[:2]
     code = np.eye(len(images), dtype=np.float32)[0] if len(images) > 1 else None
     snaps = Snapshots((w, h), s.every, code)
-    callbacks = [snaps] + ([EpochBar(s.epochs)] if progress else [])
+    callbacks = [snaps] + ([epoch_bar(s.epochs)] if progress else [])
     history = model.fit(x, y, batch_size=s.batch, epochs=s.epochs, shuffle=True, callbacks=callbacks, verbose=0)
     return model, history.history["loss"], snaps.frames
 

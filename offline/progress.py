@@ -13,16 +13,41 @@ class Progress:
         self.total, self.unit, self.title, self.loss_name = total, unit, title, loss_name
         self.bar = None
 
-    def update(self, done, values=()):
-        values = [(k, float(v)) for k, v in values]
+    def start(self, names=()):
+        """Start the clock now (e.g. at ``on_train_begin``, when the first update comes only after a
+        whole epoch); ``names``: the metrics shown at their latest value."""
         if self.bar is None:
             import keras
 
             if self.title:
                 print(self.title, file=sys.stderr)
-            self.bar = keras.utils.Progbar(self.total or None, unit_name=self.unit,
-                                           stateful_metrics=[k for k, _ in values])
+            self.bar = keras.utils.Progbar(self.total or None, unit_name=self.unit, stateful_metrics=list(names))
+        return self
+
+    def update(self, done, values=()):
+        values = [(k, float(v)) for k, v in values]
+        self.start([k for k, _ in values])
         self.bar.update(done, values=values)
 
     def __call__(self, done, total=None, loss=None):
         self.update(done, [] if loss is None else [(self.loss_name, loss)])
+
+
+def epoch_bar(epochs, terms=("loss",)):
+    """A Keras callback: the bar in epochs for ``fit`` runs with few, long epochs (Keras' own
+    prints one bar per epoch), showing ``terms`` from the logs; the clock starts with training."""
+    import keras
+
+    class EpochBar(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.bar = Progress(epochs, unit="epoch")
+
+        def on_train_begin(self, logs=None):
+            self.bar.start(terms)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.update(epoch + 1, [(k, logs[k]) for k in terms if k in logs])
+
+    return EpochBar()

@@ -20,6 +20,7 @@ import numpy as np
 from keras import layers, ops
 
 from offline.errors import UserError
+from offline.progress import epoch_bar
 
 KIND = "vae"
 
@@ -131,18 +132,6 @@ class ManifoldFrames(keras.callbacks.Callback):
             self.frames.append(manifold(self.model.decoder, self.n))
 
 
-class EpochLog(keras.callbacks.Callback):
-    def __init__(self, epochs, log):
-        super().__init__()
-        from offline.progress import Progress
-
-        self.bar, self.log = Progress(epochs, unit="epoch"), log
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.bar.update(epoch + 1, [(k, logs[k]) for k in ("loss", "reconstruction", "kl") if k in logs])
-
-
 def train(settings, command=None, log=print, progress=True):
     """Train; writes OUT/vae.weights.h5, manifest.json, manifold.png (+ manifold.gif over the
     epochs) and interpolation.png; resumes from OUT/checkpoints after an interruption."""
@@ -166,7 +155,7 @@ def train(settings, command=None, log=print, progress=True):
     callbacks = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False),
                  keras.callbacks.TensorBoard(str(out / "tensorboard")), frames]
     if progress:
-        callbacks.append(EpochLog(s.epochs, log))
+        callbacks.append(epoch_bar(s.epochs, ("loss", "reconstruction", "kl")))
     t = time.perf_counter()
     history = vae.fit(x_train, batch_size=s.batch, epochs=s.epochs, shuffle=True, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - t

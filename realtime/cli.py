@@ -35,6 +35,7 @@ def main():
       realtime run --source 0 --effect features --fullscreen
       realtime run --source clip.mp4 --no-display --max-frames 100 --out styled.mp4
       realtime run --source 0 --install --cycle 60           # a gallery wall, for days
+      realtime run --source latent:dcgan --effect stylize    # a GAN dreams garments, painted
       realtime bench --source clip.mp4 --effect stylize --size 640x360 --frames 100
 
     \b
@@ -45,7 +46,8 @@ def main():
 
 
 @main.command()
-@click.option("--source", default="0", show_default=True, help="Camera index, video file, folder of images, or demo.")
+@click.option("--source", default="0", show_default=True,
+              help="Camera index, video file, folder of images, demo, or latent:MODEL[:ROWS] (a generator's latent walk).")
 @effect_options
 @click.option("--out", type=outputs.OutputFile((".mp4",), "recording"), default=None,
               help="Record to this MP4 from the start (key r stops and starts again).")
@@ -161,7 +163,7 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
 
 
 @main.command()
-@click.option("--source", default="demo", show_default=True, help="Video file, folder, camera index or demo.")
+@click.option("--source", default="demo", show_default=True, help="Video file, folder, camera index, demo or latent:MODEL[:ROWS].")
 @effect_options
 @click.option("--frames", type=click.IntRange(2), default=100, show_default=True, help="Frames to time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")

@@ -85,6 +85,43 @@ class DemoSource:
         pass
 
 
+class LatentSource:
+    """Frames drawn by a trained generator (DCGAN, VAE-GAN, VAE): a grid of ``rows`` rows of
+    square cells, each a sample on its own slow walk through the latent space (``LatentWalk``),
+    enlarged to the frame. Installation visuals that any effect can paint over."""
+
+    def __init__(self, model, size=None, fps=30.0, rows=3, period=20.0, seed=0):
+        from offline.gan import LatentWalk, load_generator
+
+        self.name = f"latent:{model}"
+        self.size = tuple(size or DEMO_SIZE)
+        self.fps = fps
+        w, h = self.size
+        self.cell = max(8, -(-h // rows))
+        self.rows, self.cols = -(-h // self.cell), -(-w // self.cell)
+        self.generator, latent, _ = load_generator(model)
+        self.walk = LatentWalk(latent, self.rows * self.cols, period, seed)
+        self.t = 0
+
+    def read(self):
+        import keras
+
+        z = self.walk.at(self.t / (self.fps or 30.0))  # moves as at 30 FPS when unpaced (--fps 0)
+        self.t += 1
+        samples = np.clip(keras.ops.convert_to_numpy(self.generator(z, training=False))[..., 0], 0, 1)
+        c = self.cell
+        cells = [cv2.resize(s, (c, c), interpolation=cv2.INTER_CUBIC) for s in samples]
+        rows = [np.concatenate(cells[r * self.cols:(r + 1) * self.cols], axis=1) for r in range(self.rows)]
+        canvas = np.concatenate(rows, axis=0)
+        w, h = self.size
+        y0, x0 = (canvas.shape[0] - h) // 2, (canvas.shape[1] - w) // 2
+        grey = (np.clip(canvas[y0:y0 + h, x0:x0 + w], 0, 1) * 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+
+    def close(self):
+        pass
+
+
 class VideoSource:
     """A video file as a camera stand-in, read through PyAV (``offline.video``: upright, damaged
     packets skipped); ``loop`` starts again at the end (installations)."""
@@ -207,13 +244,19 @@ class CameraSource:
 
 
 def open_source(spec, size=None, loop=False, fps=None, camera_wait=5.0):
-    """``demo``, a camera index (``0``), a video file or a folder of images -> a source.
+    """``demo``, a camera index (``0``), a video file, a folder of images or ``latent:MODEL[:ROWS]``
+    (a generator's latent walk: MODEL a folder or dcgan, vaegan, vae) -> a source.
 
     ``fps`` overrides the source's pace (frames per second the capture thread delivers);
     ``camera_wait`` is how long to wait for a camera at start (installations: for ever)."""
     spec = str(spec)
     if spec == "demo":
         source = DemoSource(size)
+    elif spec.startswith("latent:"):
+        model, _, rows = spec[len("latent:"):].rpartition(":")
+        if not (model and rows.isdigit() and int(rows) > 0):
+            model, rows = spec[len("latent:"):], "3"
+        source = LatentSource(model or "dcgan", size, rows=int(rows))
     elif spec.isdigit():
         source = CameraSource(int(spec), size, wait_first=camera_wait)
     elif Path(spec).is_dir():
@@ -223,7 +266,8 @@ def open_source(spec, size=None, loop=False, fps=None, camera_wait=5.0):
             raise UserError(f"--source takes a folder of images, not one image: {spec}")
         source = VideoSource(spec, size, loop=loop)
     else:
-        raise UserError(f"source not found: {spec} (expected demo, a camera index, a video file or a folder)")
+        raise UserError(f"source not found: {spec} (expected demo, a camera index, a video file, a folder "
+                        f"or latent:MODEL)")
     if fps is not None:
         source.fps = fps
     return source

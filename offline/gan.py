@@ -1,0 +1,420 @@
+"""GANs on Fashion-MNIST, the course's "next challenge": DCGAN (Radford et al. 2016) and VAE-GAN
+(Larsen et al. 2016).
+
+DCGAN: a generator draws 28x28 images from 64 normal numbers; a discriminator tells them from
+real ones; each trains against the other. VAE-GAN: a VAE whose decoder is also the GAN's
+generator, its reconstruction loss measured on the discriminator's features instead of pixels,
+so that reconstructions and samples are sharp; its encoder makes latent arithmetic possible.
+
+One ``fit``, one optimizer, on TensorFlow and JAX alike. A GAN's losses pull each network its own
+way: the discriminator must not learn from the generator's loss. ``frozen`` gives a network's
+output whose gradient flows to the input but not to the network's weights:
+
+    live - fixed + stop_gradient(fixed),  live = D(x), fixed = D(stop_gradient(x))
+
+Its value is D(x); the two D terms have identical gradients with respect to D's weights, which
+cancel exactly; only ``live`` carries a gradient to x. ``fixed`` itself is what D's own loss uses
+(no gradient to the generator). So the sum of all losses gives every weight exactly its own
+network's gradient, and ``compute_loss`` is the whole training step: simultaneous updates with
+Adam (per-weight, so one optimizer is two), no backend-specific ``train_step``.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from offline.errors import UserError
+from offline.progress import epoch_bar
+
+KINDS = ("dcgan", "vaegan")
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+               "Ankle boot")
+
+
+@dataclasses.dataclass
+class GANSettings:
+    """Every setting of a GAN run: the CLI's defaults, ``train``'s, and what the manifest stores."""
+
+    kind: str = "dcgan"
+    latent: int = 64
+    epochs: int = 10
+    batch: int = 128
+    learning_rate: float = 2e-4  # DCGAN's Adam: 2e-4, beta_1 0.5
+    beta_1: float = 0.5
+    feature_weight: float = 1.0  # VAE-GAN: weight of the discriminator-feature reconstruction loss
+    kl_weight: float = 1.0  # VAE-GAN: weight of the KL term
+    out: str = "runs/gan"
+    data_dir: str = None
+    seed: int = 0
+
+    def check(self):
+        if self.kind not in KINDS:
+            raise UserError(f"unknown GAN {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if min(self.latent, self.epochs, self.batch) < 1:
+            raise UserError("latent, epochs and batch must be positive")
+        if not 0 <= self.beta_1 < 1 or self.feature_weight < 0 or self.kl_weight < 0:
+            raise UserError("beta_1 must be in [0, 1); feature and KL weights 0 or more")
+        return self
+
+
+# --- networks --------------------------------------------------------------------------------------
+
+def build_generator(latent):
+    """z -> 28x28 grey 0..1: dense to 7x7x64, two 4x4 stride-2 transposed convs (DCGAN's shape at
+    half its usual width: a quarter of the cost, ~1 GMAC per batch of 128, so that an epoch of
+    Fashion-MNIST takes under a minute on 2 cores)."""
+    z = keras.Input((latent,), name="z")
+    x = layers.Dense(7 * 7 * 64, use_bias=False)(z)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    x = layers.Reshape((7, 7, 64))(x)
+    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
+    image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", dtype="float32")(x)
+    return keras.Model(z, image, name="generator")
+
+
+def build_discriminator():
+    """28x28 grey 0..1 -> (logit, features): two 4x4 stride-2 convs of 32 and 64 with leaky ReLU.
+    No batch norm and no dropout: it is called several times per step (see ``frozen``), and each
+    call must be the same function of its input."""
+    image = keras.Input((28, 28, 1), name="image")
+    x = layers.Rescaling(2.0, offset=-1.0)(image)
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(32, 4, strides=2, padding="same")(x))
+    features = layers.LeakyReLU(0.2, name="features")(layers.Conv2D(64, 4, strides=2, padding="same")(x))
+    logit = layers.Dense(1, name="logit")(layers.Flatten()(features))
+    return keras.Model(image, [logit, features], name="discriminator")
+
+
+# --- the maths -------------------------------------------------------------------------------------
+
+def frozen(network, x):
+    """(``network(x)`` with no gradient to the network's weights, ``network(stop_gradient(x))``).
+    See the module docstring: the first keeps the gradient to ``x``, the second has only the one to
+    the weights; both have the value ``network(x)``."""
+    live, fixed = network(x), network(ops.stop_gradient(x))
+    view = keras.tree.map_structure(lambda a, b: a - b + ops.stop_gradient(b), live, fixed)
+    return view, fixed
+
+
+def says_real(logit):
+    """Binary cross-entropy of 'real' for logits: softplus(-logit), averaged."""
+    return ops.mean(ops.softplus(-logit))
+
+
+def says_fake(logit):
+    return ops.mean(ops.softplus(logit))
+
+
+def kl_divergence(z_mean, z_log_var):
+    """KL(N(mean, var) || N(0, I)) per example, summed over the latent, averaged over the batch."""
+    return ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between latent vectors (White 2016): the path stays at the norm the
+    generator saw in training, where a straight line would cut through the low-norm middle."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = np.dot(a / np.linalg.norm(a), b / np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1, 1))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+class _Tracked(keras.Model):
+    """A model whose ``compute_loss`` reports named terms as metrics."""
+
+    TERMS = ()
+
+    def _init_trackers(self):
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in self.TERMS}
+
+    def _track(self, **values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+
+class DCGAN(_Tracked):
+    TERMS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    def __init__(self, latent=64, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.latent = int(latent)
+        self.generator, self.discriminator = build_generator(self.latent), build_discriminator()
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._init_trackers()
+
+    def call(self, images, training=False):
+        z = keras.random.normal((ops.shape(images)[0], self.latent), seed=self.seed_generator)
+        fakes = self.generator(z, training=training)
+        (fake_for_g, _), (fake_for_d, _) = frozen(self.discriminator, fakes)
+        real, _ = self.discriminator(images)
+        return {"real": real, "fake_for_d": fake_for_d, "fake_for_g": fake_for_g}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        d_loss = says_real(y_pred["real"]) + says_fake(y_pred["fake_for_d"])
+        g_loss = says_real(y_pred["fake_for_g"])
+        self._track(d_loss=d_loss, g_loss=g_loss, d_real=ops.mean(ops.sigmoid(y_pred["real"])),
+                    d_fake=ops.mean(ops.sigmoid(y_pred["fake_for_d"])))
+        return d_loss + g_loss
+
+
+class VAEGAN(_Tracked):
+    """Larsen et al. 2016: encoder (KL + feature reconstruction), decoder = generator (feature
+    reconstruction + fooling D on reconstructions and prior samples), discriminator (real vs both)."""
+
+    TERMS = ("d_loss", "g_loss", "feature", "kl", "pixel_mse")
+
+    def __init__(self, latent=64, feature_weight=1.0, kl_weight=1.0, seed=0, **kwargs):
+        from offline.vae import build_encoder
+
+        super().__init__(**kwargs)
+        self.latent, self.feature_weight, self.kl_weight = int(latent), float(feature_weight), float(kl_weight)
+        self.encoder = build_encoder(self.latent)
+        self.generator, self.discriminator = build_generator(self.latent), build_discriminator()
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._init_trackers()
+
+    def call(self, images, training=False):
+        z_mean, z_log_var = self.encoder(images, training=training)
+        z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        z_prior = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        recon = self.generator(z, training=training)  # reaches the encoder: feature reconstruction
+        recon_g = self.generator(ops.stop_gradient(z), training=training)  # GAN loss: the generator only
+        prior = self.generator(z_prior, training=training)
+        real, real_features = self.discriminator(images)
+        (_, recon_features), _ = frozen(self.discriminator, recon)
+        (recon_for_g, _), (recon_for_d, _) = frozen(self.discriminator, recon_g)
+        (prior_for_g, _), (prior_for_d, _) = frozen(self.discriminator, prior)
+        return {"z_mean": z_mean, "z_log_var": z_log_var, "recon": recon, "real": real,
+                "real_features": real_features, "recon_features": recon_features,
+                "recon_for_g": recon_for_g, "recon_for_d": recon_for_d,
+                "prior_for_g": prior_for_g, "prior_for_d": prior_for_d}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        p = y_pred
+        d_loss = says_real(p["real"]) + 0.5 * (says_fake(p["recon_for_d"]) + says_fake(p["prior_for_d"]))
+        g_loss = 0.5 * (says_real(p["recon_for_g"]) + says_real(p["prior_for_g"]))
+        # Gaussian log-likelihood of D's features (Larsen's L_llike^Dis), per example
+        diff = p["recon_features"] - ops.stop_gradient(p["real_features"])
+        feature = ops.mean(ops.sum(ops.square(diff), axis=(1, 2, 3))) * 0.5
+        kl = kl_divergence(p["z_mean"], p["z_log_var"])
+        self._track(d_loss=d_loss, g_loss=g_loss, feature=feature, kl=kl,
+                    pixel_mse=ops.mean(ops.square(p["recon"] - x)))
+        return d_loss + g_loss + self.feature_weight * feature + self.kl_weight * kl
+
+
+def build(settings):
+    s = settings
+    if s.kind == "dcgan":
+        model = DCGAN(s.latent, s.seed)
+    else:
+        model = VAEGAN(s.latent, s.feature_weight, s.kl_weight, s.seed)
+    model(np.zeros((2, 28, 28, 1), np.float32))  # built: BackupAndRestore and load_weights need variables
+    return model
+
+
+# --- pictures --------------------------------------------------------------------------------------
+
+def generate(generator, z):
+    """Latent vectors -> uint8 (N, 28, 28)."""
+    images = np.asarray(generator.predict(np.asarray(z, np.float32), verbose=0, batch_size=256))[..., 0]
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def tile(images, cols):
+    """uint8 (N, 28, 28) -> one grey picture, ``cols`` wide, 2-pixel black gaps."""
+    from offline.media import grid
+
+    return grid([np.repeat(i[..., None], 3, -1) for i in images], cols=cols, pad=2, background=0)
+
+
+def fixed_latents(latent, n=64, seed=1234):
+    """The same latent vectors every epoch and every run: the GIF shows one set of samples improving."""
+    return np.random.default_rng(seed).standard_normal((n, latent)).astype(np.float32)
+
+
+def interpolations(generator, latent, rows=6, steps=10, seed=7):
+    """Each row slerps between two random latent vectors."""
+    rng = np.random.default_rng(seed)
+    z = [slerp(a, b, t) for a, b in rng.standard_normal((rows, 2, latent)) for t in np.linspace(0, 1, steps)]
+    return tile(generate(generator, z), steps)
+
+
+def latent_arithmetic(model, x, y):
+    """VAE-GAN's latent arithmetic on Fashion-MNIST: the mean code of class B minus that of class A,
+    added to the codes of A images, turns them into B-like images that keep their own look.
+    Rows: (T-shirt -> pullover: 'add sleeves'), (sneaker -> ankle boot: 'raise the shaft'),
+    (sandal -> sneaker: 'close it'). Columns: the image, its reconstruction, the code plus the
+    vector at 0.5, 1.0 and 1.5."""
+    z = np.asarray(model.encoder.predict(to_input(x), verbose=0, batch_size=512)[0])
+    rows = []
+    for a, b in ((0, 2), (7, 9), (5, 7)):
+        vector = z[y == b].mean(0) - z[y == a].mean(0)
+        picks = np.flatnonzero(y == a)[:4]
+        for i in picks:
+            codes = [z[i] + k * vector for k in (0.0, 0.5, 1.0, 1.5)]
+            rows.append(np.concatenate([x[i]] + list(generate(model.generator, codes)), axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def to_input(images):
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in 0..1."""
+    return (np.asarray(images, np.float32) / 255.0)[..., None]
+
+
+class EpochSamples(keras.callbacks.Callback):
+    """After every epoch, the fixed latents' samples as OUT/epochs/NNN.png: the GIF over the epochs
+    is made from these files, so a resumed run's GIF still starts at epoch 1."""
+
+    def __init__(self, folder, latent):
+        super().__init__()
+        self.folder, self.z = Path(folder), fixed_latents(latent)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from offline import media
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        media.write_image(self.folder / f"{epoch + 1:03d}.png", tile(generate(self.model.generator, self.z), 8))
+
+
+# --- training --------------------------------------------------------------------------------------
+
+def train(settings, command=None, log=print, progress=True):
+    """Train; writes OUT/gan.weights.h5, manifest.json, samples.png, samples.gif (over the epochs),
+    interpolation.png (slerp) and, for VAE-GAN, reconstructions.png and arithmetic.png; resumes
+    from OUT/checkpoints after an interruption."""
+    from offline import media
+    from offline.fashion import load_data
+
+    s = settings.check()
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = out / "manifest.json"
+    if existing.exists():
+        try:
+            old = json.loads(existing.read_text())
+        except ValueError:
+            old = {}
+        if old.get("kind") not in (None, s.kind) or old.get("settings", {}).get("latent", s.latent) != s.latent:
+            raise UserError(f"{out} holds a {old.get('kind')} run with latent {old.get('settings', {}).get('latent')}; "
+                            f"choose another --out")
+    data = load_data(s.data_dir)
+    x_train = to_input(data["x_train"])
+    keras.utils.set_random_seed(s.seed)
+    model = build(s)
+    model.compile(optimizer=keras.optimizers.Adam(s.learning_rate, beta_1=s.beta_1))
+    backup = out / "checkpoints"
+    resuming = (backup / "training_metadata.json").exists()
+    if resuming:
+        log(f"resuming from {backup}")
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False),
+                 keras.callbacks.TensorBoard(str(out / "tensorboard")), EpochSamples(out / "epochs", s.latent)]
+    if progress:
+        callbacks.append(epoch_bar(s.epochs, model.TERMS))
+    t = time.perf_counter()
+    history = model.fit(x_train, batch_size=s.batch, epochs=s.epochs, shuffle=True, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - t
+    with media.atomic_path(out / "gan.weights.h5", ".weights.h5") as tmp:
+        model.save_weights(tmp)
+    media.write_image(out / "samples.png", tile(generate(model.generator, fixed_latents(s.latent)), 8))
+    frames = [media.read_image(p) for p in sorted((out / "epochs").glob("*.png"))]
+    if frames:
+        media.write_gif(out / "samples.gif", frames, fps=3)
+    media.write_image(out / "interpolation.png", interpolations(model.generator, s.latent))
+    if s.kind == "vaegan":
+        x, y = data["x_test"], np.asarray(data["y_test"])
+        z = model.encoder.predict(to_input(x[:16]), verbose=0)[0]
+        media.write_image(out / "reconstructions.png", tile(np.concatenate([x[:16], generate(model.generator, z)]), 16))
+        media.write_image(out / "arithmetic.png", latent_arithmetic(model, x, y))
+    previous = json.loads(existing.read_text()) if resuming and existing.exists() else {}
+    manifest = {"kind": s.kind, "what": f"{s.kind.upper()} on Fashion-MNIST, {s.latent}-D latent (offline/gan.py)",
+                "weights": "gan.weights.h5", "command": command or f"offline gan train --kind {s.kind}",
+                "settings": dataclasses.asdict(s), "data": {"source": data["source"], "sha256": data["sha256"]},
+                "epochs_run_this_invocation": len(history.history.get("d_loss", [])), "resumed": resuming,
+                "train_seconds_this_invocation": round(seconds, 1),
+                "train_seconds_total": round(seconds + float(previous.get("train_seconds_total", 0.0)), 1),
+                "final": {k: round(float(v[-1]), 4) for k, v in history.history.items()}}
+    media.atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+# --- using a trained generator ---------------------------------------------------------------------
+
+GENERATOR_KINDS = ("dcgan", "vaegan", "vae")
+
+
+def resolve(model):
+    """A model folder or the name of a shipped one (dcgan, vaegan, vae) -> its folder."""
+    import trained
+
+    folder = Path(model)
+    if not folder.is_dir() and str(model) in GENERATOR_KINDS:
+        folder = trained.path(str(model))
+    if not folder.is_dir():
+        raise UserError(f"no generator model {model}: give a folder made by 'offline gan train' or "
+                        f"'offline vae train', or one of {', '.join(GENERATOR_KINDS)}")
+    return folder
+
+
+def load_generator(model):
+    """(generator keras.Model z -> 28x28x1 in 0..1, latent size, manifest) from a DCGAN, VAE-GAN or
+    VAE folder (the VAE's decoder is its generator)."""
+    from offline.artifacts import load_weights, read_manifest
+
+    folder = resolve(model)
+    manifest = read_manifest(folder)
+    kind = manifest.get("kind")
+    if kind not in GENERATOR_KINDS:
+        raise UserError(f"{folder} holds a {kind or 'adain'} model, not a generator ({', '.join(GENERATOR_KINDS)})")
+    settings = manifest.get("settings", {})
+    latent = int(settings.get("latent", 64 if kind != "vae" else 2))
+    if kind == "vae":
+        from offline.vae import VAE
+
+        net = VAE(latent)
+        net(np.zeros((1, 28, 28, 1), np.float32))
+        load_weights(net, folder / manifest.get("weights", "vae.weights.h5"))
+        return net.decoder, latent, manifest
+    net = build(GANSettings(kind=kind, latent=latent))
+    load_weights(net, folder / manifest.get("weights", "gan.weights.h5"))
+    return net.generator, latent, manifest
+
+
+def sample(model, n=64, seed=0, cols=None):
+    """``n`` samples from a generator folder as one picture (``cols`` wide, default square-ish)."""
+    generator, latent, _ = load_generator(model)
+    z = np.random.default_rng(seed).standard_normal((n, latent)).astype(np.float32)
+    return tile(generate(generator, z), cols or int(np.ceil(np.sqrt(n))))
+
+
+class LatentWalk:
+    """A slow, smooth, never-repeating walk through a latent space, for ``count`` points at once:
+    each coordinate is a sum of three sinusoids with random frequencies (around 1/``period`` Hz)
+    and phases, scaled to unit variance, so the points stay where N(0, I) draws (what the
+    generator saw in training) live. ``at(seconds)`` is a pure function of time: frame t of a run
+    is the same in every run with the same seed."""
+
+    def __init__(self, latent, count=1, period=20.0, seed=0):
+        rng = np.random.default_rng(seed)
+        self.frequency = rng.uniform(0.5, 1.5, (count, latent, 3)) / float(period)
+        self.phase = rng.uniform(0, 2 * np.pi, (count, latent, 3))
+
+    def at(self, seconds):
+        """(count, latent) float32 latent vectors at time ``seconds``."""
+        waves = np.cos(2 * np.pi * self.frequency * float(seconds) + self.phase)
+        return (np.sqrt(2 / 3) * waves.sum(-1)).astype(np.float32)
