@@ -32,7 +32,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from offline import media
+from offline import backend, media
 from offline.adain import STYLE_LAYERS, adain, build_decoder, build_encoder, check_depth, weights_checksum
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
@@ -55,6 +55,7 @@ class TrainSettings:
     workers: int = 2
     seed: int = 0
     resume: bool = False
+    devices: str = "1"  # a number or "all": data-parallel over that many GPUs (or split CPUs)
 
     def to_json(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -147,7 +148,7 @@ class AdaINTrainer(keras.Model):
             loss = loss + self.tv_weight * total_variation(g)
         if self.lattice_weight:
             loss = loss + self.lattice_weight * lattice
-        return loss
+        return backend.per_replica(loss)
 
     def stylize(self, content, style):
         """Decoder output as RGB 0..255 (not clipped), for samples and tests."""
@@ -410,6 +411,20 @@ def make_trainer(depth="relu3_1", weights="imagenet", weights_dir=None, style_we
 
 def train(settings, command=None, log=print):
     """Train a decoder; writes ``out/decoder.weights.h5`` and ``out/manifest.json``; returns the manifest."""
+    devices = check_devices(settings)
+    with backend.data_parallel(devices):
+        return _train(settings, devices, command, log)
+
+
+def check_devices(settings):
+    """``settings.devices`` as a number the batch splits into evenly (a UserError otherwise)."""
+    devices = backend.device_count(settings.devices)
+    if settings.batch % devices:
+        raise UserError(f"--batch {settings.batch} does not split over {devices} devices: use a multiple of {devices}")
+    return devices
+
+
+def _train(settings, devices, command=None, log=print):
     s = settings
     out, checkpoint_dir = Path(s.out), s.checkpoint_path
     depth, steps, batch, size, log_every = s.depth, s.steps, s.batch, s.size, s.log_every
@@ -453,8 +468,6 @@ def train(settings, command=None, log=print):
         step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
     out.mkdir(parents=True, exist_ok=True)
     trainer.decoder.save_weights(out / "decoder.weights.h5")
-    from offline import backend
-
     manifest = {
         "what": f"AdaIN decoder (Huang & Belongie 2017) for a VGG19 encoder up to {depth}",
         "depth": depth,
@@ -490,6 +503,7 @@ def train(settings, command=None, log=print):
         "hardware": _hardware(),
         "backend": backend.name(),
         "trained_on": "GPU" if backend.has_gpu() else "CPU",
+        "devices": devices,
         "keras": keras.__version__,
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

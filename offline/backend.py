@@ -1,9 +1,11 @@
-"""The only backend-specific code: gradients with respect to an input, compiling a function, and
-feeding arrays to ``fit``.
+"""The only backend-specific code: gradients with respect to an input, compiling a function,
+feeding arrays to ``fit``, and data-parallel training over several devices.
 
 Everything else is written with ``keras`` and ``keras.ops`` and runs on TensorFlow (the default)
 and on JAX (``KERAS_BACKEND=jax``).
 """
+
+import os
 
 import keras
 
@@ -106,3 +108,90 @@ def array_batches(x, y, batch_size, shuffle=False, seed=0):
     options = tf.data.Options()
     options.autotune.enabled = False
     return {"x": data.with_options(options), "shuffle": False}  # it shuffles itself
+
+
+# --- several devices -------------------------------------------------------------------------------
+
+def device_count(requested):
+    """``--devices N|all`` -> a number of devices this backend can train on: the GPUs when there are
+    any, else the CPU: one, or N for testing with STUDIO_CPU_DEVICES=N."""
+    available = len(_devices())
+    if str(requested) == "all":
+        return available
+    n = int(requested)
+    if n < 1:
+        from offline.errors import UserError
+
+        raise UserError(f"--devices must be 1 or more, got {n}")
+    if n > available:
+        from offline.errors import UserError
+
+        hint = "" if has_gpu() else " (to test on a CPU: STUDIO_CPU_DEVICES=N splits it)"
+        raise UserError(f"--devices {n}: this machine has {available} device(s) for {name()}{hint}")
+    return n
+
+
+def _devices():
+    """The devices data-parallel training uses (GPUs first), as the backend names them."""
+    if name() == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return gpus or jax.devices("cpu")
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return [d.name for d in tf.config.list_logical_devices("GPU")]
+    split = os.environ.get("STUDIO_CPU_DEVICES", "")
+    if split.isdigit() and int(split) > 1:
+        try:  # one CPU as several logical devices: only before TensorFlow's runtime starts (listing
+            # logical devices starts it)
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * int(split))
+        except RuntimeError:
+            pass
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+class data_parallel:
+    """``with data_parallel(n):`` build, compile and fit a model data-parallel on ``n`` devices:
+    every step splits the global batch over them, runs the copies and averages the gradients.
+    JAX: ``keras.distribution.DataParallel``; TensorFlow: ``tf.distribute.MirroredStrategy``.
+    With ``n`` = 1 it does nothing."""
+
+    def __init__(self, n=1):
+        self.n = int(n)
+
+    def __enter__(self):
+        if self.n <= 1:
+            return self.n
+        if name() == "jax":
+            self._previous = keras.distribution.distribution()
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=_devices()[:self.n]))
+        else:
+            import tensorflow as tf
+
+            self._scope = tf.distribute.MirroredStrategy(_devices()[:self.n]).scope()
+            self._scope.__enter__()
+        return self.n
+
+    def __exit__(self, *exc):
+        if self.n <= 1:
+            return False
+        if name() == "jax":
+            keras.distribution.set_distribution(self._previous)
+        else:
+            self._scope.__exit__(*exc)
+        return False
+
+
+def per_replica(loss):
+    """A ``compute_loss`` override's loss as one replica's share. Under ``tf.distribute`` the
+    replicas' gradients are summed, so each returns mean / replicas (Keras' own losses do the same);
+    under JAX one program sees the whole batch and the mean is already right."""
+    if name() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss / replicas

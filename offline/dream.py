@@ -300,6 +300,13 @@ class DreamEffect:
     def prime(self, source, output):
         self._prev = (np.asarray(source), np.asarray(output))
 
+    def reset(self, index=0):
+        self._prev, self.index = None, int(index)
+
+    @property
+    def memory(self):
+        return self.carry
+
     def __call__(self, image):
         start = np.asarray(image, np.float32)
         if self._prev is not None and self.carry > 0:

@@ -88,6 +88,10 @@ class Effect:
     keys = ()  # Key: what this effect's keys do (the loop adds its own)
     traces = 0
     cycle_action = "next"  # what --cycle does every N seconds
+    memory = 0.0  # the share of the previous output that carries into the next frame (0: stateless)
+
+    def reset(self, index=0):
+        """Forget earlier frames, as at the start of a stream; ``index``: the next frame's number."""
 
     def warmup(self, size):
         """Compile for frames of ``size`` (width, height) and run once; returns seconds per call."""
@@ -322,6 +326,13 @@ class StylizeEffect(Effect):
 
     def prime(self, source, output):
         self._prev = (np.asarray(source)[None], np.asarray(output, np.float32)[None])
+
+    def reset(self, index=0):
+        self._prev = None
+
+    @property
+    def memory(self):
+        return self.smooth if self.smooth_on and self.temporal else 0.0
 
     def warmup(self, size):
         dummy = np.zeros((size[1], size[0], 3), np.uint8)

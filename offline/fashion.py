@@ -167,60 +167,74 @@ MODELS = {"mlp": build_mlp, "cnn": build_cnn}
 
 def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_dir=None,
           batch_size=128, patience=3, seed=0, learning_rate=2e-3, command=None, verbose=1,
-          extra_callbacks=(), precision="float32", log=print):
+          extra_callbacks=(), precision="float32", log=print, devices="1"):
     """Train with a checkpoint every epoch; rerunning after an interruption resumes from the last
-    finished epoch with the optimizer state. Exports ``model.keras`` and ``manifest.json``."""
-    import keras
-
+    finished epoch with the optimizer state. Exports ``model.keras`` and ``manifest.json``.
+    ``devices``: data-parallel over that many devices ("all": every one), the batch split over them."""
     if model_name not in MODELS:
         raise UserError(f"unknown model {model_name!r}; choose one of: {', '.join(MODELS)}")
+    n = backend.device_count(devices)
+    if batch_size % n:
+        raise UserError(f"--batch-size {batch_size} does not split over {n} devices: use a multiple of {n}")
+    return _train(model_name, epochs, out_dir, logdir, data_dir, batch_size, patience, seed, learning_rate, command,
+                  verbose, extra_callbacks, precision, log, n)
+
+
+def _train(model_name, epochs, out_dir, logdir, data_dir, batch_size, patience, seed, learning_rate, command, verbose,
+           extra_callbacks, precision, log, devices):
+    import keras
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_data(data_dir)
     (x_train, y_train), (x_val, y_val) = split_validation(data["x_train"], data["y_train"], seed=seed)
 
-    keras.utils.set_random_seed(seed)
-    # bf16 trains ~20% faster on CPUs with AMX/AVX512-BF16; the export is float32 either way.
-    with built_with(precision):
-        model = MODELS[model_name]()
-    steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    if devices > 1:  # every batch, the last too, must split evenly over the devices
+        keep, keep_val = len(x_train) - len(x_train) % devices, len(x_val) - len(x_val) % devices
+        x_train, y_train, x_val, y_val = x_train[:keep], y_train[:keep], x_val[:keep_val], y_val[:keep_val]
+    with backend.data_parallel(devices):  # training only: the export and the evaluation run plainly
+        keras.utils.set_random_seed(seed)
+        # bf16 trains ~20% faster on CPUs with AMX/AVX512-BF16; the export is float32 either way.
+        with built_with(precision):
+            model = MODELS[model_name]()
+        steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.05)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
 
-    backup_dir = out_dir / "checkpoints"
-    resuming = (backup_dir / "training_metadata.json").exists()
-    run_file = backup_dir / "run.json"  # which model the checkpoint belongs to
-    if resuming:
-        try:
-            done = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
-            owner = json.loads(run_file.read_text())["model"] if run_file.exists() else model_name
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"damaged checkpoint in {backup_dir} ({type(e).__name__}): delete that folder to start "
-                            f"over") from None
-        if owner != model_name:
-            raise UserError(f"{backup_dir} holds a checkpoint of the {owner} model, not {model_name}: "
-                            f"use another --out, or delete it to start over")
-        if verbose:
-            log(f"resuming from {backup_dir}: {done} epoch(s) already done")
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps({"model": model_name}))
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
-    ]
-    if logdir:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logdir)))
-    callbacks.extend(extra_callbacks)
+        backup_dir = out_dir / "checkpoints"
+        resuming = (backup_dir / "training_metadata.json").exists()
+        run_file = backup_dir / "run.json"  # which model the checkpoint belongs to
+        if resuming:
+            try:
+                done = json.loads((backup_dir / "training_metadata.json").read_text())["epoch"]
+                owner = json.loads(run_file.read_text())["model"] if run_file.exists() else model_name
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise UserError(f"damaged checkpoint in {backup_dir} ({type(e).__name__}): delete that folder to start "
+                                f"over") from None
+            if owner != model_name:
+                raise UserError(f"{backup_dir} holds a checkpoint of the {owner} model, not {model_name}: "
+                                f"use another --out, or delete it to start over")
+            if verbose:
+                log(f"resuming from {backup_dir}: {done} epoch(s) already done")
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"model": model_name}))
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
+            keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
+        ]
+        if logdir:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(logdir)))
+        callbacks.extend(extra_callbacks)
 
-    start = time.perf_counter()
-    val = backend.array_batches(x_val[..., None], y_val, batch_size)
-    history = model.fit(**backend.array_batches(x_train[..., None], y_train, batch_size, shuffle=True, seed=seed),
-                        validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
-                        epochs=epochs, callbacks=callbacks, verbose=verbose)
-    seconds = time.perf_counter() - start
-    epochs_run = len(history.history.get("loss", []))
+        start = time.perf_counter()
+        val = backend.array_batches(x_val[..., None], y_val, batch_size)
+        history = model.fit(**backend.array_batches(x_train[..., None], y_train, batch_size, shuffle=True, seed=seed),
+                            validation_data=val["x"] if "y" not in val else (val["x"], val["y"]),
+                            epochs=epochs, callbacks=callbacks, verbose=verbose)
+        seconds = time.perf_counter() - start
+        epochs_run = len(history.history.get("loss", []))
 
     optimizer_steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     val_acc = max(history.history.get("val_accuracy", [float("nan")]))
@@ -248,6 +262,7 @@ def train(model_name="cnn", epochs=8, out_dir="runs/fashion", logdir=None, data_
         "optimizer_steps": optimizer_steps,
         "resumed": resuming,
         "train_seconds_this_invocation": round(seconds, 1),
+        "devices": devices,
         "metrics": {"test_accuracy": round(float(test_acc), 4), "test_loss": round(float(test_loss), 4),
                     "best_val_accuracy": round(float(val_acc), 4)},
         "machine": _machine(),

@@ -30,10 +30,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from offline import artifacts, media
+from offline import artifacts, backend, media
 from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
-                                 adain_losses, augment, load_checkpoint, load_folder)
+                                 adain_losses, augment, check_devices, load_checkpoint, load_folder)
 from offline.errors import UserError
 from offline.fast import (BLOCKS, KIND, VGG_LAYERS, WIDTHS, FastNetwork, FastStylizer, _build, adapt_head,
                           describe, statistics_function, vgg_statistics)
@@ -69,8 +69,9 @@ class FastTrainSettings(TrainSettings):
 
 
 class FastTrainer(keras.Model):
-    """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (1,S,S,3), warp (B,8),
-    noise (B,S,S,3)): RGB 0..255 floats, a projective transform per sample, pixel noise."""
+    """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (B,S,S,3): one style
+    repeated, warp (B,8), noise (B,S,S,3)): RGB 0..255 floats, a projective transform per sample,
+    pixel noise."""
 
     weights_name = "network.weights.h5"
 
@@ -96,6 +97,7 @@ class FastTrainer(keras.Model):
 
     def call(self, inputs, training=False):
         content, style, warp, noise = inputs
+        style = style[:1]  # one style per step, sent once per sample so that the batch splits over devices
         s_feats = self.encode(style)
         code_mean, code_std = self.network.head(vgg_statistics(s_feats))
         n = ops.shape(content)[0]
@@ -140,7 +142,7 @@ class FastTrainer(keras.Model):
             loss = loss + self.distill_weight * distill
         if self.tv_weight:
             loss = loss + self.tv_weight * total_variation(g)
-        return loss
+        return backend.per_replica(loss)
 
     def stylize(self, content, style):
         """Output RGB 0..255 for a content batch and a style batch of one (samples, tests)."""
@@ -192,7 +194,7 @@ class FastDataset(keras.utils.PyDataset):
         warps = random_warps(self.batch, rng, size=self.size)
         sigma = rng.uniform(0.0, 6.0, (self.batch, 1, 1, 1)).astype(np.float32)  # camera noise, grey levels
         noise = (rng.standard_normal(c.shape).astype(np.float32) * sigma)
-        return (c, s[None], warps, noise),
+        return (c, np.repeat(s[None], len(c), axis=0), warps, noise),
 
     def on_epoch_end(self):
         self._epoch += 1
@@ -284,6 +286,12 @@ def load_images(sources, exclude, max_side=640):
 
 def train(settings, command=None, log=print):
     """Train; writes ``out/network.weights.h5`` and ``out/manifest.json``; returns the manifest."""
+    devices = check_devices(settings)
+    with backend.data_parallel(devices):
+        return _train(settings, devices, command, log)
+
+
+def _train(settings, devices, command=None, log=print):
     s = settings
     if not s.content or not s.style:
         raise UserError("training needs content and style images")
@@ -322,8 +330,6 @@ def train(settings, command=None, log=print):
     out.mkdir(parents=True, exist_ok=True)
     with media.atomic_path(out / "network.weights.h5", ".weights.h5") as tmp:
         trainer.network.save_weights(tmp)
-    from offline import backend
-
     manifest = {
         "kind": KIND,
         "what": "fast arbitrary-style network: a small per-frame transformer with conditional instance "
@@ -351,6 +357,7 @@ def train(settings, command=None, log=print):
         "log": logline.history[-20:] or state.get("log", []),
         "hardware": _hardware(),
         "backend": backend.name(),
+        "devices": devices,
         "keras": keras.__version__,
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -75,7 +75,7 @@ class WorkFolder:
             raise UserError(f"work folder {self.folder} is a file")
         self.folder.mkdir(parents=True, exist_ok=True)
         meta = self.folder / "render.json"
-        have = self.done()
+        have = len(self.finished())
         if have and fresh:
             self.clear()
             have = 0
@@ -98,8 +98,21 @@ class WorkFolder:
 
         atomic_write_text(meta, json.dumps(settings, indent=1, sort_keys=True))
 
+    @classmethod
+    def attach(cls, folder):
+        """The work folder as a worker sees it: where the pieces go, nothing checked or written."""
+        store = cls.__new__(cls)
+        store.folder = Path(folder)
+        return store
+
     def path(self, i):
         return self.folder / self.pattern.format(i)
+
+    def finished(self):
+        """The numbers of all finished pieces (workers finish them out of order)."""
+        prefix = self.pattern.split("{")[0]
+        return {int(p.stem[len(prefix):]) for p in self.folder.glob(prefix + "*" + Path(self.pattern).suffix)
+                if p.stem[len(prefix):].isdigit()}
 
     def done(self):
         """How many pieces are finished (0..n-1 all present)."""
@@ -176,6 +189,8 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
         if last is None:
             raise UserError(f"cannot resume: {store.path(done_chunks - 1)} holds no frame; use --fresh")
         after = last[0]
+        if hasattr(effect, "reset"):
+            effect.reset(first)  # the dream's jitter is seeded by the frame's number
         if hasattr(effect, "prime"):
             source = next(iter(video.decode(s.input, s.start, s.duration, s.size, after=max(0.0, after - 1.5 / info.fps))), None)
             if source is not None:
@@ -200,8 +215,14 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
         if kept:
             log(f"\nstopped: {kept} finished chunk(s) kept in {store.folder}; the same command with --resume continues")
         raise
-    note = encoder.note
     seconds = time.perf_counter() - t0
+    count, audio_codec, note = join(s, info, store, output, encoder.note)
+    return RenderReport(str(output), count, n - first, seconds, stats.skipped_packets, note, audio_codec)
+
+
+def join(s, info, store, output, note=None):
+    """The finished chunks + the source's sound -> ``output``; the work folder removed.
+    Returns (frames, audio codec or None, the even-size note)."""
     chunks = [store.path(k) for k in range(store.done())]
     if not chunks:
         raise UserError(f"no frame of {s.input} could be decoded between {s.start:g} s and "
@@ -215,7 +236,35 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
             ew, eh = video.even_size((w, h), s.even)
             note = f"{w}x{h} {'padded' if s.even == 'pad' else 'cropped'} to {ew}x{eh} (H.264 needs even sides)"
     store.remove()
-    return RenderReport(str(output), count, n - first, seconds, stats.skipped_packets, note, audio_codec)
+    return count, audio_codec, note
+
+
+def build_render_effect(effect, effect_settings, weights_dir=None):
+    """The per-frame effect a render's settings describe (``RenderSettings.effect`` and
+    ``effect_settings``: what ``render.json`` keeps)."""
+    s = effect_settings
+    if effect == "dream":
+        from offline.dream import build_dream_effect
+
+        return build_dream_effect(weights_dir=weights_dir, **s)
+    from offline.effects import EffectSettings, build_effect as build_live_effect
+
+    if effect in ("stylize", "features"):
+        return EffectSettings(**{**s, "style": tuple(s["style"]), "weights_dir": weights_dir}).build()
+    return build_live_effect("none")
+
+
+def memory_frames(effect, effect_settings, below=0.5 / 255):
+    """How many frames of warm-up make a chunk rendered on its own match the frames rendered after
+    the whole video before it: the effect's state decays by its ``memory`` per frame (the stylize
+    smoothing, the dream's carry), so n frames leave memory**n of the difference; n makes that
+    less than half a grey level. Read from the settings: no model loads."""
+    import math
+
+    memory = {"stylize": effect_settings.get("smooth", 0.0), "dream": effect_settings.get("carry", 0.0)}.get(effect, 0.0)
+    if not memory:
+        return 0
+    return int(math.ceil(math.log(below) / math.log(memory)))
 
 
 # Decoding runs ahead of the effect and encoding behind it, each in a thread: FFmpeg and x264

@@ -51,3 +51,22 @@ def load_stylizer(model=None, weights="imagenet", weights_dir=None, precision="f
 
         return Stylizer.load(folder, weights=weights, weights_dir=weights_dir, precision=precision)
     raise UserError(f"{folder} holds a {kind!r} model, which cannot stylize")
+
+
+def stylize_file(stylizer, stats, content, target, size=None, alpha=1.0, mix=None, preserve_color=False, mask=None):
+    """Read ``content``, stylize it with ``stats`` (a list of ``StyleStats``), write ``target``
+    (atomically); returns what the batch report says about it. ``size``: longer side to resize
+    the content to; ``mask``: a gray (H, W) region mask, resized to the content."""
+    import time
+
+    from offline.media import read_image, resize, write_image
+
+    image = read_image(content, max_side=size) if size else read_image(content)
+    if mask is not None and mask.shape[:2] != image.shape[:2]:
+        mask = resize(mask, (image.shape[1], image.shape[0]))
+    t = time.perf_counter()
+    result = stylizer.stylize_image(image, stats, alpha=alpha, mix=mix, preserve_color=preserve_color, mask=mask)
+    seconds = time.perf_counter() - t
+    write_image(target, result)
+    return {"content": str(content), "output": str(target), "width": image.shape[1], "height": image.shape[0],
+            "seconds": round(seconds, 4)}

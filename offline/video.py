@@ -169,6 +169,20 @@ def decode(path, start=0.0, duration=None, size=None, stats=None, after=None):
             index += 1
 
 
+def frame_times(path, start=0.0, duration=None):
+    """The times (seconds from ``start``) of the frames ``decode`` yields for the same arguments,
+    sorted, from the packets alone (demuxing, no decoding: a fraction of a second per minute of
+    video). How a render splits a file into chunks that workers decode on their own."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        base = stream.start_time if stream.start_time is not None else 0
+        tb = stream.time_base or Fraction(1, 90000)
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        stamps = sorted(float((p.pts - base) * tb) for p in container.demux(stream) if p.pts is not None and p.size)
+    end = None if duration is None else start + duration
+    return [max(0.0, t - start) for t in stamps if t >= start - 0.5 / rate and (end is None or t < end - 1e-6)]
+
+
 def _decoded(container, stream, stats):
     """The stream's frames; a packet that does not decode is skipped and counted. PyAV's demux
     ends with an empty packet that flushes the frames the decoder still holds."""

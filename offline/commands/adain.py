@@ -91,12 +91,6 @@ def _expand_styles(styles):
     return out
 
 
-def _read_content(path, size):
-    from offline.media import read_image
-
-    return read_image(path, max_side=size) if size else read_image(path)
-
-
 def _style_label(s):
     return Path(s).stem if isinstance(s, str) else getattr(s, "name", "style")
 
@@ -107,66 +101,85 @@ def _style_label(s):
               help="A style image, a folder of them, a .npz or a preset name (repeatable).")
 @click.option("--mix", default=None, help="Interpolation weights for several styles, e.g. 0.6,0.4 (normalised).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Content-style trade-off: 0 the content, 1 full style.")
+              help="Content/style trade-off (0 = content, 1 = full style).")
 @click.option("--preserve-color", is_flag=True, help="Keep the content's colours (luminance-only transfer).")
 @click.option("--mask", type=click.Path(), default=None, help="Gray mask as big as the content image.")
 @click.option("--style-per-region", is_flag=True, help="With --mask: style k paints region k (mask value k/(K-1)*255).")
 @click.option("--size", type=click.IntRange(16), default=None, help="Resize content so its longer side is SIZE.")
 @click.option("--style-size", type=click.IntRange(16), default=None,
-              help="Longer side style images are read at [default: the model's, 512 AdaIN, 256 fast].")
+              help="Resize styles so their longer side is SIZE before computing statistics.")
 @_model_options
 @click.option("-o", "--output", required=True, type=outputs.OutputFileOrFolder(outputs.IMAGE),
-              help="Output file (one content) or folder.")
+              help="Output image (one content) or folder (several, or folders: NAME_stylized.png each).")
+@click.option("--resume", is_flag=True, help="Skip the images whose output exists (an interrupted batch continues).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Stylize on Ray workers: a cluster's ADDRESS (host:port, auto) or, alone, a local Ray.")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Ray: how many workers [one per GPU, else per node].")
 @click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
 def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_region, size, style_size,
-                model_dir, weights, weights_dir, precision, output, as_json):
-    """Stylize CONTENT image(s) with one or more styles."""
+                model_dir, weights, weights_dir, precision, output, resume, ray_address, workers, as_json):
+    """Stylize CONTENT images (files or folders of them) with one or more styles."""
     import json
     import time
 
-    from offline.media import IMAGE_EXTENSIONS, fit_max_side, read_gray, resize, write_image
+    from offline.media import IMAGE_EXTENSIONS, list_images, read_gray, read_image
 
     if mask and not style_per_region:
         raise UserError("--mask needs --style-per-region (one style per region)")
     if style_per_region and not mask:
         raise UserError("--style-per-region needs --mask")
+    if workers and ray_address is None:
+        raise UserError("--workers is for --ray")
     weights_mix = [w for w in mix.split(",") if w.strip()] if mix else None
     try:
         weights_mix = [float(w) for w in weights_mix] if weights_mix else None
     except ValueError:
         raise UserError(f"bad --mix {mix!r}: expected numbers like 0.6,0.4") from None
     style_list = _expand_styles(styles)
+    content = [str(f) for c in content for f in (list_images(c) if Path(c).is_dir() else [c])]
     out = Path(output)
     single = len(content) == 1 and out.suffix.lower() in IMAGE_EXTENSIONS
     if len(content) > 1 and out.suffix.lower() in IMAGE_EXTENSIONS:
         raise UserError(f"-o {output} is a file but there are {len(content)} content images: give a folder")
     targets = [out] if single else [out / name for name in batch_names(content)]
     outputs.check_not_inputs(targets, [*content, *style_list, mask])
-    originals = [_read_content(c, None) for c in content]  # unreadable inputs fail before the model loads
-    images = [fit_max_side(o, size) if size else o for o in originals]
     mask_image = read_gray(mask) if mask else None
-    for path, o in zip(content, originals):
-        if mask_image is not None and mask_image.shape[:2] != o.shape[:2]:
+    for path in content:  # unreadable inputs fail before the model loads
+        h, w = read_image(path).shape[:2]
+        if mask_image is not None and mask_image.shape[:2] != (h, w):
             raise UserError(f"mask {mask} is {mask_image.shape[1]}x{mask_image.shape[0]} but {path} is "
-                            f"{o.shape[1]}x{o.shape[0]}: they must be the same size")
+                            f"{w}x{h}: they must be the same size")
+    jobs = [(c, t) for c, t in zip(content, targets) if not (resume and Path(t).exists())]
+    if resume and len(jobs) < len(content):
+        click.echo(f"{len(content) - len(jobs)} of {len(content)} outputs exist: skipped (--resume)", err=True)
+    options = {"size": size, "alpha": alpha, "mix": weights_mix, "preserve_color": preserve_color, "mask": mask_image}
+    if not single:
+        out.mkdir(parents=True, exist_ok=True)
+    if ray_address is not None:
+        from offline.cluster import stylize_on_ray
+
+        model = {"model_dir": model_dir or "adain", "weights": weights, "weights_dir": weights_dir,
+                 "precision": precision}
+        t0 = time.perf_counter()
+        records = stylize_on_ray(jobs, model, style_list, style_size, options,
+                                 None if ray_address == "local" else ray_address, workers)
+        seconds = time.perf_counter() - t0
+        report = {"styles": [_style_label(s) for s in style_list], "images": records, "seconds": round(seconds, 2)}
+        click.echo(json.dumps(report) if as_json else
+                   f"{len(records)} images -> {out} in {seconds:.1f} s ({len(records) / max(seconds, 1e-9):.2f} images/s)")
+        return
+    from offline.stylizers import stylize_file
+
     st = _load_stylizer(model_dir, weights, weights_dir, precision)
     t0 = time.perf_counter()
     stats = [st.style(s, max_side=style_size) for s in style_list]
     style_seconds = time.perf_counter() - t0
     report = {"styles": [_style_label(s) for s in style_list], "style_seconds": round(style_seconds, 4), "images": []}
-    for path, image in zip(content, images):
-        m = mask_image
-        if m is not None and m.shape[:2] != image.shape[:2]:
-            m = resize(m, (image.shape[1], image.shape[0]))
-        t = time.perf_counter()
-        result = st.stylize_image(image, stats, alpha=alpha, mix=weights_mix, preserve_color=preserve_color, mask=m)
-        seconds = time.perf_counter() - t
-        target = targets[len(report["images"])]
-        write_image(target, result)
-        report["images"].append({"content": str(path), "output": str(target), "width": image.shape[1],
-                                 "height": image.shape[0], "seconds": round(seconds, 4)})
+    for path, target in jobs:
+        record = stylize_file(st, stats, path, target, **options)
+        report["images"].append(record)
         if not as_json:
-            click.echo(f"{target}  ({image.shape[1]}x{image.shape[0]}, {seconds:.2f} s)")
+            click.echo(f"{target}  ({record['width']}x{record['height']}, {record['seconds']:.2f} s)")
     if as_json:
         click.echo(json.dumps(report))
 

@@ -39,11 +39,14 @@ def cli():
 @click.option("--precision", type=PRECISION, default="float32", show_default=True,
               help="bf16 mixed precision trains faster on CPUs with AMX/AVX512-BF16 and on GPUs; export is fp32.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def train_cmd(model_name, epochs, batch_size, out_dir, logdir, data_dir, patience, learning_rate, precision, seed):
+@outputs.devices_option()
+def train_cmd(model_name, epochs, batch_size, out_dir, logdir, data_dir, patience, learning_rate, precision, seed,
+              devices):
     """Train a classifier; interrupting and rerunning the same command resumes it."""
     command = "offline " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     manifest = train(model_name, epochs, out_dir, logdir, data_dir, batch_size, patience, seed,
-                     learning_rate=learning_rate, command=command, precision=precision, log=click.echo)
+                     learning_rate=learning_rate, command=command, precision=precision, log=click.echo,
+                     devices=devices)
     m = manifest["metrics"]
     click.echo(f"test accuracy {m['test_accuracy']:.4f} (best val {m['best_val_accuracy']:.4f}) "
                f"in {manifest['train_seconds_this_invocation']:.0f}s -> {Path(out_dir) / 'model.keras'}")

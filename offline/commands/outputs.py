@@ -135,6 +135,22 @@ class OutputFileOrFolder(click.ParamType):
         return check_output_folder(value)
 
 
+class Devices(click.ParamType):
+    """``--devices N|all``."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if str(value) == "all" or (str(value).isdigit() and int(value) >= 1):
+            return str(value)
+        self.fail(f"{value!r} is not a positive number or 'all'", param, ctx)
+
+
+def devices_option(default="1"):
+    return click.option("--devices", type=Devices(), default=default, show_default=True,
+                        help="Train data-parallel on N devices (GPUs; 'all': every one), the batch split over them.")
+
+
 def training_run_options(defaults):
     """The options every training command shares (where it writes, checkpoints, logging, weights,
     held-out images, seed), with defaults from its settings dataclass (``defaults``)."""
@@ -156,6 +172,7 @@ def training_run_options(defaults):
             click.option("--workers", type=click.IntRange(1), default=defaults.workers, show_default=True,
                          help="Input pipeline threads."),
             click.option("--seed", type=int, default=defaults.seed, show_default=True),
+            devices_option(defaults.devices),
         ]):
             f = option(f)
         return f

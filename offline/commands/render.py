@@ -53,6 +53,12 @@ DREAM = [
 @click.option("--work", type=click.Path(), default=None, help="Chunks folder [OUT.chunks beside the output].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
 @click.option("--fresh", is_flag=True, help="Delete the work folder's chunks and start over.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Render the chunks on Ray workers: a cluster's ADDRESS (host:port, auto) or, alone, a local Ray.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Ray: how many workers [one per GPU, else one per node].")
+@click.option("--overlap", type=click.IntRange(0), default=None,
+              help="Ray: frames a worker runs before a chunk it did not lead into [enough for the smoothing or carry].")
 @apply(STYLIZE)
 @click.option("--backbone", default=None, help="Features, dream: backbone [features: mobilenet; dream: inception_v3].")
 @apply([BACKBONE_WIDTH])
@@ -61,7 +67,8 @@ DREAM = [
 @apply(FEATURES)
 @apply(DREAM)
 @apply(MODEL)
-def render_cmd(source, output, effect, start, duration, size, crf, preset, even, audio, work, resume, fresh, **o):
+def render_cmd(source, output, effect, start, duration, size, crf, preset, even, audio, work, resume, fresh,
+               ray_address, workers, overlap, **o):
     """Render every frame of the video SOURCE through an effect into OUT.mp4.
 
     Every frame, the source's frame rate and timestamps, its sound copied unchanged; a portrait
@@ -75,8 +82,9 @@ def render_cmd(source, output, effect, start, duration, size, crf, preset, even,
       offline render clip.mp4 -o feat.mp4 --effect features --layer conv_pw_5_relu
       offline render clip.mp4 -o dream.mp4 --effect dream --backbone mobilenet --backbone-width 0.75
       offline render clip.mp4 -o styled.mp4 --style la_muse --resume
+      offline render clip.mp4 -o styled.mp4 --style la_muse --ray auto   # on a Ray cluster's workers
     """
-    from offline.render import RenderSettings, render
+    from offline.render import RenderSettings, build_render_effect, render
 
     outputs.check_not_inputs([output], [source, o["guide"]])
     if resume and fresh:
@@ -88,7 +96,16 @@ def render_cmd(source, output, effect, start, duration, size, crf, preset, even,
                               effect_settings=effect_settings).check()
     if info.duration and start >= info.duration:
         raise UserError(f"--start {start:g} s is past the end of {source} ({info.duration:.2f} s)")
-    fx = _build_effect(effect, effect_settings, o["weights_dir"])
+    if ray_address is None and (workers or overlap is not None):
+        raise UserError("--workers and --overlap are for --ray")
+    if ray_address is not None:
+        from offline.cluster import render_on_ray
+
+        report = render_on_ray(settings, output, work, resume, fresh, None if ray_address == "local" else ray_address,
+                               workers, overlap, o["weights_dir"], log=click.echo)
+        click.echo(f"{report.line()}; {report.workers} Ray worker(s), {report.warmup_frames} warm-up frames")
+        return
+    fx = build_render_effect(effect, effect_settings, o["weights_dir"])
     if effect == "stylize" and len(getattr(fx, "styles", ())) > 1:
         click.echo(f"style: {fx.style_name} (the first of {len(fx.styles)}; --style chooses)")
     report = render(settings, fx, output, work, resume, fresh, log=click.echo)
@@ -119,15 +136,3 @@ def _effect_settings(effect, o):
                 "octave_scale": o["octave_scale"], "steps": o["steps"], "step_size": o["step_size"], "tile": o["tile"],
                 "jitter": o["jitter"], "seed": o["seed"], "carry": o["carry"], "flow": not o["no_flow"]}
     return {}
-
-
-def _build_effect(effect, s, weights_dir):
-    if effect == "dream":
-        from offline.dream import build_dream_effect
-
-        return build_dream_effect(weights_dir=weights_dir, **s)
-    from offline.effects import EffectSettings, build_effect
-
-    if effect in ("stylize", "features"):
-        return EffectSettings(**{**s, "style": tuple(s["style"]), "weights_dir": weights_dir}).build()
-    return build_effect("none")
