@@ -253,6 +253,7 @@ PAGE = """<!doctype html>
  .style { background: #222; border-radius: 6px; padding: 4px; cursor: pointer; text-align: center; width: 84px; }
  .style.current { outline: 2px solid #fc3; }
  .style img { width: 80px; height: 80px; object-fit: cover; display: block; border-radius: 4px; }
+ .style span { display: block; font-size: 12px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
  #hud { font-family: ui-monospace, monospace; opacity: .8; }
 </style></head><body>
 <img id="view" src="stream" alt="the live output">
@@ -295,7 +296,10 @@ async function refresh() {
       d.id = 'style-' + i;
       d.onclick = () => act('style', i);
       if ((s.thumbnails || []).includes(i)) { const im = document.createElement('img'); im.src = 'thumb/' + i; d.appendChild(im); }
-      d.appendChild(document.createTextNode(name));
+      const label = document.createElement('span');
+      label.textContent = name;
+      d.title = name;  // a long name is cut with an ellipsis; the whole of it on hover
+      d.appendChild(label);
       box.appendChild(d);
     });
   }

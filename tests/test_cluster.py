@@ -101,3 +101,28 @@ def test_cli_render_on_ray_and_its_mistakes(local_ray, tmp_path):
     assert "2 Ray worker(s)" in res.output and len(frames(tmp_path / "o.mp4")) == 130
     res = run("render", src, "-o", tmp_path / "p.mp4", "--effect", "none", "--workers", 2)
     assert res.exit_code == 2 and "--workers and --overlap are for --ray" in res.output
+
+
+def test_stylize_a_folder_on_ray_matches_one_process_and_resumes(local_ray, tmp_path):
+    from offline.media import read_image, write_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        write_image(photos / f"p{i}.png", rng.integers(0, 255, (40, 48, 3)).astype(np.uint8))
+    style = tmp_path / "style.png"
+    write_image(style, rng.integers(0, 255, (32, 32, 3)).astype(np.uint8))
+    common = ["adain", "stylize", photos, "--style", style, "--model", "random:fast", "--weights", "none"]
+    res = run(*common, "-o", tmp_path / "one")
+    assert res.exit_code == 0, res.output
+    res = run(*common, "-o", tmp_path / "ray", "--ray", "--workers", 2)
+    assert res.exit_code == 0, res.output
+    assert "5 images" in res.output
+    for i in range(5):
+        a, b = read_image(tmp_path / "one" / f"p{i}_stylized.png"), read_image(tmp_path / "ray" / f"p{i}_stylized.png")
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    (tmp_path / "ray" / "p3_stylized.png").unlink()
+    res = run(*common, "-o", tmp_path / "ray", "--ray", "--resume")
+    assert res.exit_code == 0 and "1 images" in res.output, res.output
+    assert (tmp_path / "ray" / "p3_stylized.png").exists()

@@ -201,3 +201,16 @@ def test_latent_source_draws_smooth_frames_of_the_asked_size(trained_dcgan):
     assert 0 < np.abs(a.astype(int) - b.astype(int)).mean() < 8  # it moves, a little per frame
     again = open_source(f"latent:{out}:2", (96, 64))
     assert np.array_equal(again.read(), a)
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
+    clock = iter([100.0, 200.0, 330.0])  # epochs end at these times: 100, 100 and 130 s long
+    monkeypatch.setattr(gan.time, "perf_counter", lambda: next(clock))
+    budget = gan.TimeBudget(400, log=lambda *a: None, start=0.0)
+    budget.set_model(type("M", (), {"stop_training": False})())
+    budget.on_train_begin()
+    stopped = []
+    for epoch in range(3):
+        budget.on_epoch_end(epoch)
+        stopped.append(budget.model.stop_training)
+    assert stopped == [False, False, True]  # 330 s + the slowest epoch (130 s) would pass 400 s

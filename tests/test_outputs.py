@@ -25,6 +25,8 @@ COMMANDS = {
     "dream-video": (offline_main, ["dream-video", "{video}", "-o", "{out}"], "video"),
     "adain stylize": (offline_main, ["adain", "stylize", "{in}", "--style", "{in2}", "-o", "{out}"], "image"),
     "adain sheet": (offline_main, ["adain", "sheet", "{in}", "--style", "{in2}", "-o", "{out}"], "image"),
+    "gan sample": (offline_main, ["gan", "sample", "-o", "{out}"], "image"),
+    "render": (offline_main, ["render", "{video}", "--effect", "none", "-o", "{out}"], "video"),
     "realtime run": (realtime_main, ["run", "--source", "{video}", "--no-display", "--out", "{out}"], "video"),
 }
 SCENARIOS = ("unwritable folder", "file as parent", "unknown extension", "output is an input")

@@ -37,6 +37,8 @@ def cli():
               help="VAE-GAN: weight of the reconstruction loss on the discriminator's features.")
 @click.option("--kl-weight", type=click.FloatRange(0), default=_G.kl_weight, show_default=True,
               help="VAE-GAN: weight of the KL term.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Time budget: stop at the last epoch that ends within it.")
 @click.option("--out", type=OutputFolder(), default=_G.out, show_default=True,
               help="Folder for weights, manifest, samples.png/.gif, interpolation.png; rerun to resume.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Fashion-MNIST IDX files [Debian's, else download].")
