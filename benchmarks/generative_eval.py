@@ -66,7 +66,7 @@ def main():
         seconds = manifest.get("train_seconds_total", manifest.get("train_seconds_this_invocation"))
         rows[name] = {"frechet": round(quality.frechet_distance(f, real_f), 2), "class_share": share.round(3).tolist(),
                       "smallest_class_share": round(float(share.min()), 3), "confidence": round(confidence, 3),
-                      "latent": latent, "train_seconds": seconds, "epochs": manifest.get("settings", {}).get("epochs")}
+                      "latent": latent, "train_seconds": seconds, "epochs": manifest.get("epochs_run_this_invocation")}
         grids.append((name, gan.tile(images[:64], 8)))
         print(json.dumps({name: rows[name]}), flush=True)
     print(json.dumps(rows, indent=1))

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from offline import backend
 from offline.errors import UserError
 
 KINDS = ("dense", "conv", "denoising")
@@ -184,8 +185,8 @@ def train(settings, command=None, log=print, progress=True):
                             verbose=0)
         test_loss = model.evaluate(masked(x_test, s.mask, np.random.default_rng(2)), x_test, verbose=0)
     else:
-        history = model.fit(x_train, x_train, batch_size=s.batch, epochs=s.epochs, shuffle=True,
-                            callbacks=callbacks, verbose=0)
+        history = model.fit(**backend.array_batches(x_train, x_train, s.batch, shuffle=True, seed=s.seed),
+                            epochs=s.epochs, callbacks=callbacks, verbose=0)
         test_loss = model.evaluate(x_test, x_test, verbose=0)
     seconds = time.perf_counter() - t
     with media.atomic_path(out / "autoencoder.weights.h5", ".weights.h5") as tmp:

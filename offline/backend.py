@@ -87,24 +87,26 @@ def has_gpu():
 
 
 def array_batches(x, y, batch_size, shuffle=False, seed=0):
-    """Numpy ``(x, y)`` as ``fit``/``evaluate`` input: keyword arguments ``x`` (and ``y``, ``batch_size``,
-    ``shuffle`` where Keras batches the arrays itself).
+    """Numpy ``(x, y)`` (``y`` None: inputs only, e.g. an autoencoder's or a GAN's) as
+    ``fit``/``evaluate`` input: keyword arguments ``x`` (and ``y``, ``batch_size``, ``shuffle``
+    where Keras batches the arrays itself).
 
     Under TensorFlow a ``tf.data`` pipeline with tf.data's autotuning switched off. Keras' own
     adapter for numpy arrays leaves it on, and then destroying each epoch's iterator waited for
     the autotuning thread: 13-29 s with the CPU idle, in about half the epochs of a 10-epoch
     Fashion-MNIST run on the 2-core machine (py-spy: ``~LogicalThreadWrapper`` under
-    ``~IteratorResource``). Other backends: the arrays themselves (Keras batches them)."""
+    ``~IteratorResource``); a 10-minute GAN run lost a third of its epochs to it. Other backends:
+    the arrays themselves (Keras batches them)."""
     if name() != "tensorflow":
         return {"x": x, "y": y, "batch_size": batch_size, "shuffle": shuffle}
     import tensorflow as tf
 
-    x, y = tf.constant(x), tf.constant(y)
-    n = int(x.shape[0])
+    arrays = (tf.constant(x),) if y is None else (tf.constant(x), tf.constant(y))
+    n = int(arrays[0].shape[0])
     order = tf.data.Dataset.range(n)
     if shuffle:
         order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    data = order.batch(batch_size).map(lambda i: (tf.gather(x, i), tf.gather(y, i))).prefetch(2)
+    data = order.batch(batch_size).map(lambda i: tuple(tf.gather(a, i) for a in arrays)).prefetch(2)
     options = tf.data.Options()
     options.autotune.enabled = False
     return {"x": data.with_options(options), "shuffle": False}  # it shuffles itself

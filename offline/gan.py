@@ -28,6 +28,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from offline import backend
 from offline.errors import UserError
 from offline.progress import epoch_bar
 
@@ -358,7 +359,8 @@ def train(settings, command=None, log=print, progress=True):
     if s.minutes:
         callbacks.append(TimeBudget(s.minutes * 60, log, start=started))
     t = time.perf_counter()
-    history = model.fit(x_train, batch_size=s.batch, epochs=s.epochs, shuffle=True, callbacks=callbacks, verbose=0)
+    history = model.fit(**backend.array_batches(x_train, None, s.batch, shuffle=True, seed=s.seed), epochs=s.epochs,
+                        callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - t
     with media.atomic_path(out / "gan.weights.h5", ".weights.h5") as tmp:
         model.save_weights(tmp)

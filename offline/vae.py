@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from offline import backend
 from offline.errors import UserError
 from offline.progress import epoch_bar
 
@@ -157,7 +158,8 @@ def train(settings, command=None, log=print, progress=True):
     if progress:
         callbacks.append(epoch_bar(s.epochs, ("loss", "reconstruction", "kl")))
     t = time.perf_counter()
-    history = vae.fit(x_train, batch_size=s.batch, epochs=s.epochs, shuffle=True, callbacks=callbacks, verbose=0)
+    history = vae.fit(**backend.array_batches(x_train, None, s.batch, shuffle=True, seed=s.seed), epochs=s.epochs,
+                      callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - t
     test = vae.evaluate(x_test, batch_size=512, verbose=0, return_dict=True)
     with media.atomic_path(out / "vae.weights.h5", ".weights.h5") as tmp:

@@ -94,6 +94,30 @@ def test_a_killed_worker_has_its_chunk_redone(local_ray, tmp_path):
     assert report.frames == 30 and len(frames(tmp_path / "ray.mp4")) == 30
 
 
+class FailsOnChunk2(cluster.ChunkRenderer):
+    def render(self, k, work, times, overlap):
+        if k == 2:
+            raise RuntimeError("disk full")
+        return super().render(k, work, times, overlap)
+
+
+def test_a_failed_render_keeps_its_chunks_and_resumes_with_the_missing_ones(local_ray, tmp_path):
+    ray.cloudpickle.register_pickle_by_value(__import__(__name__))
+    src = make_clip(tmp_path / "in.mp4", n=30, fps=12)
+    settings = RenderSettings(input=str(src), effect="none", chunk_frames=8)
+    with pytest.raises(Exception, match="a Ray worker failed"):
+        cluster.render_on_ray(settings, tmp_path / "ray.mp4", workers=1, progress=False, actor_class=FailsOnChunk2)
+    assert sorted(p.name for p in (tmp_path / "ray.chunks").glob("chunk_*.mp4")) == ["chunk_00000.mp4",
+                                                                                   "chunk_00001.mp4"]
+    with pytest.raises(Exception, match="--resume"):  # never silently redone or mixed
+        cluster.render_on_ray(settings, tmp_path / "ray.mp4", workers=1, progress=False)
+    report = cluster.render_on_ray(settings, tmp_path / "ray.mp4", resume=True, workers=2, progress=False)
+    assert report.frames == 30 and report.rendered_now == 30 - 16  # chunks 2 and 3 only
+    plain = render(settings, build_render_effect("none", {}), tmp_path / "plain.mp4", progress=False)
+    assert plain.frames == 30
+    assert all(np.array_equal(a, b) for a, b in zip(frames(tmp_path / "ray.mp4"), frames(tmp_path / "plain.mp4")))
+
+
 def test_cli_render_on_ray_and_its_mistakes(local_ray, tmp_path):
     src = make_clip(tmp_path / "in.mp4", n=130, fps=24)  # two chunks of the default 120 frames
     res = run("render", src, "-o", tmp_path / "o.mp4", "--effect", "none", "--ray", "--workers", 2)

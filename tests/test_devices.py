@@ -109,3 +109,29 @@ def test_data_parallel_of_one_changes_nothing():
     with backend.data_parallel(1) as n:
         assert n == 1
     assert (keras.distribution.distribution() if keras.backend.backend() == "jax" else None) is before
+
+
+def test_adain_cli_on_two_devices_checkpoints_and_resumes(tmp_path):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(10)
+    for kind in ("content", "style"):
+        (tmp_path / kind).mkdir()
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / kind / f"{kind}{i}.png"), rng.integers(0, 256, (40, 52, 3), dtype=np.uint8))
+    base = [sys.executable, "-m", "offline", "adain", "train", "--content", str(tmp_path / "content"),
+            "--style", str(tmp_path / "style"), "--batch", "2", "--size", "32", "--weights", "none",
+            "--out", str(tmp_path / "model"), "--checkpoint-every", "1", "--log-every", "1", "--devices", "2"]
+    res = subprocess.run(base + ["--steps", "2"], capture_output=True, text=True, env=two_device_env(), timeout=600,
+                         cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"] == 2
+    res = subprocess.run(base + ["--steps", "3", "--resume"], capture_output=True, text=True, env=two_device_env(),
+                         timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["steps"] == 3 and manifest["devices"] == 2 and manifest["resumed_from_step"] == 2
+    res = subprocess.run(base[:-2] + ["--devices", "2", "--batch", "3", "--steps", "1", "--force"], capture_output=True,
+                         text=True, env=two_device_env(), timeout=600, cwd=ROOT)
+    assert res.returncode == 2 and "does not split over 2 devices" in res.stderr + res.stdout
