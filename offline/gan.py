@@ -31,6 +31,7 @@ from keras import layers, ops
 from offline import backend
 from offline.errors import UserError
 from offline.progress import epoch_bar
+from offline.vae import TrackedTerms, build_encoder, kl_divergence, to_input
 
 KINDS = ("dcgan", "vaegan")
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -114,11 +115,6 @@ def says_fake(logit):
     return ops.mean(ops.softplus(logit))
 
 
-def kl_divergence(z_mean, z_log_var):
-    """KL(N(mean, var) || N(0, I)) per example, summed over the latent, averaged over the batch."""
-    return ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
-
-
 def slerp(a, b, t):
     """Spherical interpolation between latent vectors (White 2016): the path stays at the norm the
     generator saw in training, where a straight line would cut through the low-norm middle."""
@@ -132,27 +128,7 @@ def slerp(a, b, t):
 
 # --- models ----------------------------------------------------------------------------------------
 
-class _Tracked(keras.Model):
-    """A model whose ``compute_loss`` reports named terms as metrics."""
-
-    TERMS = ()
-
-    def _init_trackers(self):
-        self.trackers = {k: keras.metrics.Mean(name=k) for k in self.TERMS}
-
-    def _track(self, **values):
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return {name: m.result() for name, m in self.trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-
-class DCGAN(_Tracked):
+class DCGAN(TrackedTerms):
     TERMS = ("d_loss", "g_loss", "d_real", "d_fake")
 
     def __init__(self, latent=64, seed=0, **kwargs):
@@ -177,7 +153,7 @@ class DCGAN(_Tracked):
         return d_loss + g_loss
 
 
-class VAEGAN(_Tracked):
+class VAEGAN(TrackedTerms):
     """Larsen et al. 2016: encoder (KL + feature reconstruction), decoder = generator (feature
     reconstruction + fooling D on reconstructions and prior samples), discriminator (real vs both).
     One simplification: the GAN loss on reconstructions reaches the encoder too (Larsen's encoder
@@ -187,8 +163,6 @@ class VAEGAN(_Tracked):
     TERMS = ("d_loss", "g_loss", "feature", "kl", "pixel_mse")
 
     def __init__(self, latent=64, feature_weight=1.0, kl_weight=1.0, seed=0, **kwargs):
-        from offline.vae import build_encoder
-
         super().__init__(**kwargs)
         self.latent, self.feature_weight, self.kl_weight = int(latent), float(feature_weight), float(kl_weight)
         self.encoder = build_encoder(self.latent)
@@ -275,11 +249,6 @@ def latent_arithmetic(model, x, y):
             codes = [z[i] + k * vector for k in (0.0, 0.5, 1.0, 1.5)]
             rows.append(np.concatenate([x[i]] + list(generate(model.generator, codes)), axis=1))
     return np.concatenate(rows, axis=0)
-
-
-def to_input(images):
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in 0..1."""
-    return (np.asarray(images, np.float32) / 255.0)[..., None]
 
 
 class EpochSamples(keras.callbacks.Callback):
@@ -413,7 +382,8 @@ def load_generator(model):
     manifest = read_manifest(folder)
     kind = manifest.get("kind")
     if kind not in GENERATOR_KINDS:
-        raise UserError(f"{folder} holds a {kind or 'adain'} model, not a generator ({', '.join(GENERATOR_KINDS)})")
+        what = f"a {kind} model" if kind else f"'{str(manifest.get('what', 'a model of no known kind'))[:60]}'"
+        raise UserError(f"{folder} holds {what}, not a generator ({', '.join(GENERATOR_KINDS)})")
     settings = manifest.get("settings", {})
     latent = int(settings.get("latent", 64 if kind != "vae" else 2))
     if kind == "vae":

@@ -67,13 +67,41 @@ def build_decoder(latent):
     return keras.Model(z, layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(x), name="decoder")
 
 
-class VAE(keras.Model):
+def kl_divergence(z_mean, z_log_var):
+    """KL(N(mean, var) || N(0, I)) per example, summed over the latent, averaged over the batch."""
+    return ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+
+
+class TrackedTerms(keras.Model):
+    """A model whose ``compute_loss`` reports named loss terms (``TERMS``) as its metrics (the VAE,
+    the GANs)."""
+
+    TERMS = ()
+
+    def _init_trackers(self):
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in self.TERMS}
+
+    def _track(self, **values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+
+class VAE(TrackedTerms):
+    TERMS = ("loss", "reconstruction", "kl")
+
     def __init__(self, latent=2, kl_weight=1.0, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.latent, self.kl_weight = int(latent), float(kl_weight)
         self.encoder, self.decoder = build_encoder(self.latent), build_decoder(self.latent)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
+        self._init_trackers()
 
     def call(self, images, training=False):
         z_mean, z_log_var = self.encoder(images, training=training)
@@ -83,19 +111,10 @@ class VAE(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         recon = ops.mean(ops.sum(keras.losses.binary_crossentropy(x, y_pred["reconstruction"]), axis=(1, 2)))
-        z_mean, z_log_var = y_pred["z_mean"], y_pred["z_log_var"]
-        kl = ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+        kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         loss = recon + self.kl_weight * kl
-        for name, value in (("loss", loss), ("reconstruction", recon), ("kl", kl)):
-            self.trackers[name].update_state(value)
+        self._track(loss=loss, reconstruction=recon, kl=kl)
         return loss
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return {name: m.result() for name, m in self.trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
 
 def to_input(images):

@@ -73,17 +73,9 @@ def test_two_devices_give_the_single_device_losses(setup):
 
 
 def test_fashion_trains_on_two_devices_and_records_them(tmp_path):
-    from tests.test_fashion import write_idx
-    import numpy as np
+    from tests.test_fashion import write_noise_dataset
 
-    data = tmp_path / "fmnist"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 256), ("t10k", 64)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = rng.integers(0, 255, (n, 28, 28)).astype(np.uint8)
-        write_idx(data / f"{split}-images-idx3-ubyte.gz", x)
-        write_idx(data / f"{split}-labels-idx1-ubyte.gz", y)
+    data = write_noise_dataset(tmp_path / "fmnist")
     out = tmp_path / "f"
     cmd = [sys.executable, "-m", "offline", "fashion", "train", "--epochs", "1", "--batch-size", "32", "--devices", "2",
            "--data-dir", str(data), "--out", str(out)]

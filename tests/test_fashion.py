@@ -19,6 +19,16 @@ def write_idx(path, array):
     path.write_bytes(gzip.compress(header + array.tobytes()))
 
 
+def write_noise_dataset(folder, train=256, test=64, high=255, seed=0):
+    """Fashion-MNIST-format IDX files of noise images with random labels (shapes, not learning)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("t10k", test)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, high, (n, 28, 28)))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    return folder
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path):
     """A learnable toy Fashion-MNIST: class k is a bright bar at row 2k+4."""

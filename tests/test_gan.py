@@ -10,7 +10,7 @@ from PIL import Image
 
 from offline import gan, media, quality
 from offline.cli import main
-from tests.test_fashion import tiny_dataset, write_idx  # noqa: F401 - the fixture and its writer
+from tests.test_fashion import tiny_dataset, write_noise_dataset  # noqa: F401 - the fixture and a writer
 
 RNG = np.random.default_rng(0)
 X = RNG.uniform(0, 1, (16, 28, 28, 1)).astype(np.float32)
@@ -114,14 +114,7 @@ def test_latent_walk_is_smooth_deterministic_and_unit_variance():
 @pytest.fixture(scope="module")
 def trained_dcgan(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gan")
-    data = folder / "fmnist"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 256), ("t10k", 64)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-        write_idx(data / f"{split}-images-idx3-ubyte.gz", x)
-        write_idx(data / f"{split}-labels-idx1-ubyte.gz", y)
+    data = write_noise_dataset(folder / "fmnist", high=40)
     out = folder / "dcgan"
     args = ["gan", "train", "--kind", "dcgan", "--latent", 8, "--epochs", 2, "--batch", 64, "--data-dir", data,
             "--out", out]
