@@ -42,6 +42,7 @@ def test_memory_frames_bring_the_state_under_half_a_grey_level():
     assert memory_frames("dream", {"carry": 0.5}) == 9
 
 
+@pytest.mark.tf_only  # effect none: no Keras model, once is enough
 def test_two_workers_render_the_single_process_frames(local_ray, tmp_path):
     src = make_clip(tmp_path / "in.mp4", n=30, fps=12)
     settings = RenderSettings(input=str(src), effect="none", chunk_frames=8)
@@ -85,6 +86,7 @@ class DiesOnce(cluster.ChunkRenderer):
         return super().render(k, work, times, overlap)
 
 
+@pytest.mark.tf_only  # effect none: no Keras model, once is enough
 def test_a_killed_worker_has_its_chunk_redone(local_ray, tmp_path):
     ray.cloudpickle.register_pickle_by_value(__import__(__name__))
     src = make_clip(tmp_path / "in.mp4", n=30, fps=12)
@@ -101,6 +103,7 @@ class FailsOnChunk2(cluster.ChunkRenderer):
         return super().render(k, work, times, overlap)
 
 
+@pytest.mark.tf_only  # effect none: no Keras model, once is enough
 def test_a_failed_render_keeps_its_chunks_and_resumes_with_the_missing_ones(local_ray, tmp_path):
     ray.cloudpickle.register_pickle_by_value(__import__(__name__))
     src = make_clip(tmp_path / "in.mp4", n=30, fps=12)
@@ -118,6 +121,7 @@ def test_a_failed_render_keeps_its_chunks_and_resumes_with_the_missing_ones(loca
     assert all(np.array_equal(a, b) for a, b in zip(frames(tmp_path / "ray.mp4"), frames(tmp_path / "plain.mp4")))
 
 
+@pytest.mark.tf_only  # effect none: no Keras model, once is enough
 def test_cli_render_on_ray_and_its_mistakes(local_ray, tmp_path):
     src = make_clip(tmp_path / "in.mp4", n=130, fps=24)  # two chunks of the default 120 frames
     res = run("render", src, "-o", tmp_path / "o.mp4", "--effect", "none", "--ray", "--workers", 2)

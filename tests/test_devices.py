@@ -62,7 +62,7 @@ def losses(setup):
     return json.loads(line[0][len("LOSSES "):])
 
 
-@pytest.mark.parametrize("setup", [ADAIN, FAST], ids=["adain", "fast"])
+@pytest.mark.parametrize("setup", [ADAIN, pytest.param(FAST, marks=pytest.mark.tf_only)], ids=["adain", "fast"])
 def test_two_devices_give_the_single_device_losses(setup):
     got = losses(setup)
     one, two = got["1"], got["2"]
