@@ -85,9 +85,8 @@ class ChunkRenderer:
         s, c = self.s, self.s.chunk_frames
         first, stop = k * c, min(len(times), (k + 1) * c)
         begin = first if self.next_chunk == k else max(0, first - overlap)
-        if begin != first or self.next_chunk != k:
-            if hasattr(self.effect, "reset"):
-                self.effect.reset(begin)
+        if self.next_chunk != k and hasattr(self.effect, "reset"):
+            self.effect.reset(begin)
         after = times[begin - 1] if begin > 0 else None
         encoder = _ChunkEncoder(WorkFolder.attach(work), s, self.info, first)
         frames = _Prefetch(video.decode(s.input, s.start, s.duration, s.size, after=after))
