@@ -51,25 +51,36 @@ def build(effect, args):
 
 
 def throughput(effect_name, size, args, workdir):
-    effect = build(effect_name, args)
+    """``--rounds`` alternating pairs (effect alone, then the render of the same frames), so that a
+    slow spell of the shared machine falls on both; the overhead from the summed times."""
     frames = [f.rgb for f in video.decode(args.video, size=size)][: args.frames]
-    effect.warmup(size) if hasattr(effect, "warmup") else None
-    effect(frames[0])
-    t = time.perf_counter()
-    for f in frames:
-        effect(f)
-    alone = (time.perf_counter() - t) / len(frames)
-    effect = build(effect_name, args)
-    effect.warmup(size) if hasattr(effect, "warmup") else None
-    effect(frames[0])
-    out = Path(workdir) / f"{effect_name}_{size[0]}.mp4"
-    settings = RenderSettings(input=args.video, effect=effect_name, size=size, duration=len(frames) / video.probe(args.video).fps)
-    t = time.perf_counter()
-    report = render(settings, effect, out, work=Path(workdir) / "chunks", fresh=True, log=lambda *_: None, progress=False)
-    whole = (time.perf_counter() - t) / report.frames
-    return {"effect": effect_name, "size": f"{size[0]}x{size[1]}", "frames": report.frames,
-            "effect_fps": round(1 / alone, 2), "render_fps": round(1 / whole, 2),
-            "overhead_pct": round(100 * (whole / alone - 1), 1)}
+    alone, whole, n = [], [], 0
+    for k in range(args.rounds):
+        effect = build(effect_name, args)
+        effect.warmup(size) if hasattr(effect, "warmup") else None
+        effect(frames[0])
+        t = time.perf_counter()
+        for f in frames:
+            effect(f)
+        alone.append((time.perf_counter() - t) / len(frames))
+        effect = build(effect_name, args)
+        effect.warmup(size) if hasattr(effect, "warmup") else None
+        effect(frames[0])
+        out = Path(workdir) / f"{effect_name}_{size[0]}.mp4"
+        settings = RenderSettings(input=args.video, effect=effect_name, size=size,
+                                  duration=len(frames) / video.probe(args.video).fps)
+        t = time.perf_counter()
+        report = render(settings, effect, out, work=Path(workdir) / "chunks", fresh=True, log=lambda *_: None,
+                        progress=False)
+        whole.append((time.perf_counter() - t) / report.frames)
+        n = report.frames
+        print(f"  {effect_name} {size[0]}x{size[1]} round {k + 1}: alone {1 / alone[-1]:.2f} FPS, "
+              f"render {1 / whole[-1]:.2f} FPS ({100 * (whole[-1] / alone[-1] - 1):+.1f}%)", flush=True)
+    a, w = float(np.mean(alone)), float(np.mean(whole))
+    return {"effect": effect_name, "size": f"{size[0]}x{size[1]}", "frames": n, "rounds": args.rounds,
+            "effect_fps": round(1 / a, 2), "render_fps": round(1 / w, 2),
+            "overhead_pct": round(100 * (w / a - 1), 1),
+            "overhead_pct_rounds": [round(100 * (b / c - 1), 1) for b, c in zip(whole, alone)]}
 
 
 def long_clip(args, workdir):
@@ -158,6 +169,7 @@ def main():
     ap.add_argument("--style", default="la_muse")
     ap.add_argument("--frames", type=int, default=96, help="frames per throughput row")
     ap.add_argument("--dream-frames", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2, help="alternating (alone, render) pairs per row")
     ap.add_argument("--sizes", nargs="*", default=["640x360", "1280x720"])
     ap.add_argument("--effects", nargs="*", default=["none", "stylize", "dream"])
     ap.add_argument("--long-minutes", type=float, default=10.0, help="0: skip the memory row")

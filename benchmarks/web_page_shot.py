@@ -6,8 +6,6 @@ subprocess, headless Chromium on the page (the DevTools protocol, as the browser
 
 import argparse
 import asyncio
-import base64
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import headless_page  # noqa: E402 (tests/browser.py: the browser test's DevTools driver)
 
 
 def main():
@@ -49,43 +50,10 @@ def main():
 
 
 async def shot(url, size, wait):
-    import shutil
-    import tempfile
-
-    import aiohttp
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    profile = tempfile.mkdtemp()
-    proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-                             f"--user-data-dir={profile}", f"--window-size={size}", "--hide-scrollbars", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        while not os.path.exists(port_file):
-            await asyncio.sleep(0.1)
-        port = int(open(port_file).read().split()[0])
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
-                page = next(t for t in await r.json() if t["type"] == "page")
-            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                n = 0
-
-                async def call(method, **params):
-                    nonlocal n
-                    n += 1
-                    await ws.send_json({"id": n, "method": method, "params": params})
-                    while True:
-                        msg = await ws.receive_json(timeout=60)
-                        if msg.get("id") == n:
-                            return msg.get("result", {})
-
-                await call("Page.navigate", url=url)
-                await asyncio.sleep(wait)
-                return base64.b64decode((await call("Page.captureScreenshot"))["data"])
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    async with headless_page(size, timeout=60) as page:
+        await page.call("Page.navigate", url=url)
+        await asyncio.sleep(wait)
+        return await page.screenshot()
 
 
 if __name__ == "__main__":

@@ -324,6 +324,9 @@ class _ChunkEncoder:
 
     def __init__(self, store, settings, info, first, depth=4):
         self.store, self.s, self.info, self.n = store, settings, info, first
+        # Beside an effect that keeps every core busy, x264's own threads only compete with it: one
+        # thread costs less CPU per frame (640x360 veryfast: 6.0 against 6.9 ms). Alone, let it spread.
+        self.threads = None if settings.effect == "none" else 1
         self.queue = queue.Queue(depth)
         self.writer, self.note, self.error = None, None, None
         self.thread = threading.Thread(target=self._run, name="encode", daemon=True)
@@ -344,7 +347,8 @@ class _ChunkEncoder:
                 if self.writer is None:
                     self.writer = video.VideoWriter(self.store.path(self.n // s.chunk_frames), self.info.fps,
                                                     crf=s.crf, preset=s.preset, even=s.even,
-                                                    time_base=self.info.time_base, faststart=False)
+                                                    time_base=self.info.time_base, faststart=False,
+                                                    threads=self.threads)
                 self.writer.write(*item)
                 self.n += 1
                 if self.n % s.chunk_frames == 0:

@@ -288,7 +288,7 @@ class VideoWriter:
     ``close()``. Use it as a context manager so an exception or Ctrl-C still finalises it."""
 
     def __init__(self, path, fps, size=None, crf=CRF, preset=PRESET, even="pad", audio=None, live=False,
-                 time_base=None, faststart=True):
+                 time_base=None, faststart=True, threads=None):
         self.path = Path(path)
         self.fps = float(fps)
         if not self.fps > 0:
@@ -298,6 +298,7 @@ class VideoWriter:
         self.audio = audio if audio else None
         self.time_base = time_base or Fraction(1, 90000)
         self.faststart = faststart
+        self.threads = threads  # x264 threads; None: x264's own choice (one per core and more)
         self.frames = 0
         self.note = None  # what was done to make the size even, if anything
         self._container = self._stream = self._audio_stream = None
@@ -335,6 +336,8 @@ class VideoWriter:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.pix_fmt = "yuv420p"
             opts = {"crf": str(self.crf), "preset": self.preset}
+            if self.threads:
+                opts["threads"] = str(int(self.threads))
             if self.live:  # no B-frames or look-ahead (latency); a keyframe, hence a fragment, per second
                 opts.update(tune="zerolatency", g=str(max(1, round(self.fps))))
             stream.options = opts

@@ -119,7 +119,7 @@ class Recorder:
     def start(self, size):
         if self.writer is None:
             path = self._next_path()
-            self.writer = VideoWriter(path, self.fps, size, live=True)
+            self.writer = VideoWriter(path, self.fps, size, live=True, threads=1)  # one x264 thread: beside the effect, more only compete
             self.files.append(path)
             log.info("recording to %s", path)
 

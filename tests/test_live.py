@@ -4,10 +4,7 @@
 import asyncio
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -25,6 +22,8 @@ from realtime.loop import Show, state_of  # noqa: E402
 from realtime.osc import OscControl  # noqa: E402
 from realtime.sinks import Stats  # noqa: E402
 from realtime.web import WebServer, parse_address  # noqa: E402
+
+from browser import CHROMIUM, headless_page  # noqa: E402 (tests/browser.py)
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -264,54 +263,19 @@ def test_controls_drive_the_real_loop(tmp_path):
 
 # --- a real browser ------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-async def _browse(url, server_state, click_next):
-    """Open ``url`` in headless Chromium over the DevTools protocol: two screenshots a second
-    apart, then a click on the 'next' button; returns (png1, png2, style index before, after)."""
-    import aiohttp
-
-    profile = tempfile.mkdtemp()
-    proc = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
-                             f"--user-data-dir={profile}", "--window-size=640,480", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = os.path.join(profile, "DevToolsActivePort")
-        deadline = time.monotonic() + 30
-        while not os.path.exists(port_file) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        port = int(open(port_file).read().split()[0])
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/json/list") as r:
-                page = next(t for t in await r.json() if t["type"] == "page")
-            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                ids = iter(range(1, 10**6))
-
-                async def call(method, **params):
-                    i = next(ids)
-                    await ws.send_json({"id": i, "method": method, "params": params})
-                    while True:
-                        msg = await ws.receive_json(timeout=30)
-                        if msg.get("id") == i:
-                            return msg.get("result", {})
-
-                await call("Page.enable")
-                await call("Page.navigate", url=url)
-                await asyncio.sleep(2.0)
-                import base64
-
-                shot1 = base64.b64decode((await call("Page.captureScreenshot"))["data"])
-                await asyncio.sleep(1.0)
-                shot2 = base64.b64decode((await call("Page.captureScreenshot"))["data"])
-                before = server_state()
-                await call("Runtime.evaluate", expression="document.getElementById('next').click()")
-                await asyncio.sleep(1.0)
-                return shot1, shot2, before, server_state()
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+async def _browse(url, server_state):
+    """Two screenshots of ``url`` a second apart, then a click on the 'next' button; returns
+    (png1, png2, style index before, after)."""
+    async with headless_page() as page:
+        await page.call("Page.navigate", url=url)
+        await asyncio.sleep(2.0)
+        shot1 = await page.screenshot()
+        await asyncio.sleep(1.0)
+        shot2 = await page.screenshot()
+        before = server_state()
+        await page.evaluate("document.getElementById('next').click()")
+        await asyncio.sleep(1.0)
+        return shot1, shot2, before, server_state()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
@@ -321,7 +285,7 @@ def test_in_a_real_browser_the_stream_moves_and_next_changes_the_style():
     try:
         with FakeShow(server) as show:
             shot1, shot2, before, after = asyncio.run(
-                _browse(f"http://127.0.0.1:{port}/?token={server.token}", lambda: show.effect.style_index, True))
+                _browse(f"http://127.0.0.1:{port}/?token={server.token}", lambda: show.effect.style_index))
         a = cv2.imdecode(np.frombuffer(shot1, np.uint8), cv2.IMREAD_COLOR)
         b = cv2.imdecode(np.frombuffer(shot2, np.uint8), cv2.IMREAD_COLOR)
         assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() > 0.1  # the stream moves
