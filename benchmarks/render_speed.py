@@ -7,7 +7,9 @@ top of the effect alone, memory over a long clip, and H.264's size next to OpenC
 Rows:
 - throughput: for each effect and size, the effect alone on frames already in memory (what the
   live loop calls model-only, smoothing included) and the whole render of the same frames, in
-  frames per second; overhead = render time per frame / effect time per frame - 1;
+  frames per second, alternating (alone, render, alone, ... alone: ``--rounds`` renders);
+  overhead = the median over renders of (render time per frame / the mean of the two effect-alone
+  runs beside it - 1);
 - memory: RSS sampled every second while rendering a long clip made by looping the source
   (``--long-minutes``, effect none: the pipeline itself), first and last minute;
 - size: mp4v (OpenCV's default quality) and H.264 at the CRF that matches mp4v's PSNR against the
@@ -50,37 +52,50 @@ def build(effect, args):
     return build_effect(effect, weights_dir=args.weights_dir)
 
 
+def paired_overheads(alone, whole):
+    """Each render's time per frame against the mean of the effect-alone runs on either side of it
+    (alone, render, alone, ... alone): a slow spell of the shared machine falls on both sides of a
+    pair and cancels, where one long run each would measure the spell."""
+    return [100 * (w / ((alone[k] + alone[k + 1]) / 2) - 1) for k, w in enumerate(whole)]
+
+
 def throughput(effect_name, size, args, workdir):
-    """``--rounds`` alternating pairs (effect alone, then the render of the same frames), so that a
-    slow spell of the shared machine falls on both; the overhead from the summed times."""
     frames = [f.rgb for f in video.decode(args.video, size=size)][: args.frames]
-    alone, whole, n = [], [], 0
-    for k in range(args.rounds):
+    fps = video.probe(args.video).fps
+
+    def alone_run():
         effect = build(effect_name, args)
         effect.warmup(size) if hasattr(effect, "warmup") else None
         effect(frames[0])
         t = time.perf_counter()
         for f in frames:
             effect(f)
-        alone.append((time.perf_counter() - t) / len(frames))
+        return (time.perf_counter() - t) / len(frames)
+
+    def render_run():
         effect = build(effect_name, args)
         effect.warmup(size) if hasattr(effect, "warmup") else None
         effect(frames[0])
-        out = Path(workdir) / f"{effect_name}_{size[0]}.mp4"
-        settings = RenderSettings(input=args.video, effect=effect_name, size=size,
-                                  duration=len(frames) / video.probe(args.video).fps)
+        settings = RenderSettings(input=args.video, effect=effect_name, size=size, duration=len(frames) / fps)
         t = time.perf_counter()
-        report = render(settings, effect, out, work=Path(workdir) / "chunks", fresh=True, log=lambda *_: None,
-                        progress=False)
-        whole.append((time.perf_counter() - t) / report.frames)
-        n = report.frames
-        print(f"  {effect_name} {size[0]}x{size[1]} round {k + 1}: alone {1 / alone[-1]:.2f} FPS, "
-              f"render {1 / whole[-1]:.2f} FPS ({100 * (whole[-1] / alone[-1] - 1):+.1f}%)", flush=True)
-    a, w = float(np.mean(alone)), float(np.mean(whole))
+        report = render(settings, effect, Path(workdir) / f"{effect_name}_{size[0]}.mp4", work=Path(workdir) / "chunks",
+                        fresh=True, log=lambda *_: None, progress=False)
+        return (time.perf_counter() - t) / report.frames, report.frames
+
+    if effect_name == "none":  # the pipeline alone: nothing to compare with, its own rate
+        whole, n = render_run()
+        return {"effect": "none", "size": f"{size[0]}x{size[1]}", "frames": n, "render_fps": round(1 / whole, 2)}
+    alone, whole, n = [alone_run()], [], 0
+    for k in range(args.rounds):
+        w, n = render_run()
+        whole.append(w)
+        alone.append(alone_run())
+        print(f"  {effect_name} {size[0]}x{size[1]} pair {k + 1}: alone {1 / alone[-2]:.2f} / {1 / alone[-1]:.2f} FPS, "
+              f"render {1 / w:.2f} FPS ({paired_overheads(alone, whole)[-1]:+.1f}%)", flush=True)
+    pairs = paired_overheads(alone, whole)
     return {"effect": effect_name, "size": f"{size[0]}x{size[1]}", "frames": n, "rounds": args.rounds,
-            "effect_fps": round(1 / a, 2), "render_fps": round(1 / w, 2),
-            "overhead_pct": round(100 * (w / a - 1), 1),
-            "overhead_pct_rounds": [round(100 * (b / c - 1), 1) for b, c in zip(whole, alone)]}
+            "effect_fps": round(1 / float(np.mean(alone)), 2), "render_fps": round(1 / float(np.mean(whole)), 2),
+            "overhead_pct": round(float(np.median(pairs)), 1), "overhead_pct_pairs": [round(x, 1) for x in pairs]}
 
 
 def long_clip(args, workdir):
@@ -169,7 +184,7 @@ def main():
     ap.add_argument("--style", default="la_muse")
     ap.add_argument("--frames", type=int, default=96, help="frames per throughput row")
     ap.add_argument("--dream-frames", type=int, default=12)
-    ap.add_argument("--rounds", type=int, default=2, help="alternating (alone, render) pairs per row")
+    ap.add_argument("--rounds", type=int, default=2, help="renders per row, each between two effect-alone runs")
     ap.add_argument("--sizes", nargs="*", default=["640x360", "1280x720"])
     ap.add_argument("--effects", nargs="*", default=["none", "stylize", "dream"])
     ap.add_argument("--long-minutes", type=float, default=10.0, help="0: skip the memory row")
