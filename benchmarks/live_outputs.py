@@ -43,6 +43,13 @@ class Viewer(threading.Thread):
         self.url, self.parse, self.latencies, self.frames, self.stop = url, parse, [], 0, threading.Event()
 
     def run(self):
+        try:
+            self._read()
+        except OSError:  # the window ended and the server went away under a blocked read
+            if not self.stop.is_set():
+                raise
+
+    def _read(self):
         with urllib.request.urlopen(self.url, timeout=10) as r:
             buf = b""
             while not self.stop.is_set():

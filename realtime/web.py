@@ -205,8 +205,8 @@ class WebServer:
                 captured = b"" if captured is None else b"X-Captured: %.6f\r\n" % captured
                 await response.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                      + str(len(jpeg)).encode() + b"\r\n" + captured + b"\r\n" + jpeg + b"\r\n")
-        except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
-            pass
+        except (ConnectionError, asyncio.CancelledError, RuntimeError):
+            pass  # the viewer left (a phone locked, a tab closed): part of a show, not an error
         finally:
             self.clients -= 1
         return response

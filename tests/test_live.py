@@ -68,8 +68,8 @@ class StyledEffect(Effect):
 class FakeShow:
     """The frame loop's part: publishes a moving picture, applies the page's actions."""
 
-    def __init__(self, server, fps=30):
-        self.server, self.effect = server, StyledEffect()
+    def __init__(self, server, fps=30, noise=False):
+        self.server, self.effect, self.noise = server, StyledEffect(), noise
         self.show, self.stats = Show(self.effect), Stats()
         self.stop, self.publish_seconds = threading.Event(), []
         self.thread = threading.Thread(target=self.run, args=(fps,), daemon=True)
@@ -80,6 +80,8 @@ class FakeShow:
             frame = np.zeros((90, 160, 3), np.uint8)
             frame[:, (i * 7) % 150:(i * 7) % 150 + 10] = 255  # a bar that moves
             out = self.effect(frame)
+            if self.noise:  # large JPEGs (~0.5 MB): a viewer that does not read soon holds the server's write
+                out = np.random.default_rng(i).integers(0, 256, (360, 640, 3), dtype=np.uint8)
             t = time.perf_counter()
             self.server.publish(out, state_of(self.show, self.stats, 0))
             self.publish_seconds.append(time.perf_counter() - t)
@@ -189,6 +191,34 @@ def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
             stalled.close()
     finally:
         server.stop()
+
+
+def test_a_viewer_that_vanishes_mid_stream_leaves_no_error_in_the_log(caplog):
+    import logging
+    import struct
+
+    port = free_port()
+    server = WebServer("127.0.0.1", port).start()
+    try:
+        with caplog.at_level(logging.ERROR), FakeShow(server, fps=30, noise=True):
+            for _ in range(2):
+                gone = socket.socket()
+                gone.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                gone.connect(("127.0.0.1", port))
+                gone.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert gone.recv(4096).startswith(b"HTTP/1.1 200")
+                time.sleep(1.5)  # not reading: the server waits to send it more
+                gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                gone.close()  # a reset, as when a phone drops off the network
+            time.sleep(1.0)
+            assert get(f"http://127.0.0.1:{port}/state")[0] == 200
+            deadline = time.monotonic() + 5
+            while server.clients and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert server.clients == 0
+    finally:
+        server.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
 
 
 def test_osc_messages_become_actions():
