@@ -7,15 +7,18 @@ Each window runs ``realtime.loop.run`` on the demo source at 640x360 with the st
 default model) for ``--seconds``, headless. Per output (the web page with no viewer, one viewer,
 20 viewers of which one never reads; OSC listening and receiving 10 messages a second) the windows
 alternate loop alone / output on, ``--pairs`` times, ending alone; the cost is the median over
-the "on" windows of 1 - FPS on / the mean FPS of the two alone windows beside it. Viewers are real HTTP clients in threads of this process; latency is measured
-with the stream's X-Captured header (the frame's capture time) against the time the client
-received the whole JPEG.
+the "on" windows of 1 - FPS on / the mean FPS of the two alone windows beside it. The viewer that
+measures latency is an HTTP client in a thread of this process, the others ``curl`` processes
+draining the stream (on the same two cores); latency is the stream's X-Captured header (the
+frame's capture time) against the time the client received the whole JPEG.
 """
 
 import argparse
 import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -78,7 +81,7 @@ def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False)
     from realtime.sources import LatestFrame, open_source
 
     src = open_source("demo", (640, 360))
-    controls, publishers, clients, sockets = [], [], [], []
+    controls, publishers, clients, sockets, drains = [], [], [], [], []
     server = None
     if serve:
         from realtime.web import WebServer
@@ -91,8 +94,14 @@ def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
             sockets.append(s)
+        url = f"http://127.0.0.1:{server.port}/stream"
         for i in range(viewers):
-            v = Viewer(f"http://127.0.0.1:{server.port}/stream", parse=i == 0)
+            if i > 0 and shutil.which("curl"):
+                # the other viewers only drain the stream, in curl processes: Python threads here
+                # would measure their own CPU and the GIL they take from the loop, not the server
+                drains.append(subprocess.Popen(["curl", "-s", "-o", "/dev/null", url]))
+                continue
+            v = Viewer(url, parse=i == 0)
             v.start()
             clients.append(v)
     sender = None
@@ -128,6 +137,9 @@ def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False)
                    viewer_frames=[v.frames for v in clients][:3])
     for v in clients:
         v.stop.set()
+    for d in drains:
+        d.terminate()
+        d.wait()
     for s in sockets:
         s.close()
     if osc:
