@@ -165,6 +165,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds a window")
     ap.add_argument("--pairs", type=int, default=5, help="windows with the output on, per output")
     ap.add_argument("--effect", default="stylize")
+    ap.add_argument("--only", default="", help="only the outputs whose name contains this")
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     from offline.effects import build_effect
@@ -172,7 +173,7 @@ def main():
     effect = build_effect(args.effect, weights_dir=os.environ.get("STUDIO_WEIGHTS_DIR"))
     effect.warmup((640, 360))
     rows = []
-    for name, kw in CONDITIONS:
+    for name, kw in [c for c in CONDITIONS if args.only in c[0]]:
         # alone, on, alone, on, ... alone: each "on" window against the mean of the two beside it,
         # so that the shared machine's slow spells (larger than 5% here) fall on both sides
         alone = [one_row("loop alone", effect, args.seconds)]

@@ -76,7 +76,8 @@ class WebServer:
         self.actions = ActionQueue()
         self.clients = 0
         self._frame, self._seq, self._state, self._captured = None, 0, {}, None
-        self._jpeg, self._jpeg_seq, self._jpeg_captured = None, -1, None
+        self._part, self._part_seq = None, -1  # the newest frame as one multipart part, and its number
+        self._encoding, self._encoding_seq = None, -1  # the encode in progress (a future), and its number
         self._loop = self._runner = None
         self._new_frame = None  # asyncio.Condition, in the server's loop
         self._ready = threading.Event()
@@ -166,15 +167,33 @@ class WebServer:
 
         return auth
 
-    def _jpeg_now(self):
-        """The newest frame as JPEG, encoded once per frame whoever asks."""
-        if self._jpeg_seq != self._seq and self._frame is not None:
-            seq, frame, captured = self._seq, self._frame, self._captured
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-            if ok:
-                self._jpeg, self._jpeg_seq, self._jpeg_captured = buf.tobytes(), seq, captured
-        return self._jpeg, self._jpeg_seq, self._jpeg_captured
+    def _encode_part(self, frame, captured):
+        """One frame as a multipart part (JPEG with its headers). X-Captured: the frame's capture
+        time (time.perf_counter() of this machine), for latency measurements."""
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            return None
+        jpeg = buf.tobytes()
+        captured = b"" if captured is None else b"X-Captured: %.6f\r\n" % captured
+        return (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode() + b"\r\n"
+                + captured + b"\r\n" + jpeg + b"\r\n")
+
+    async def _newest_part(self):
+        """(part, number) of the newest frame, encoded once per frame however many viewers ask:
+        the first viewer to find it stale starts the encode in a worker thread, the others await
+        the same future (all of this runs on the server's event loop, so the check is atomic)."""
+        seq = self._seq
+        if self._part_seq == seq or self._frame is None:
+            return self._part, self._part_seq
+        if self._encoding_seq != seq:
+            self._encoding_seq = seq
+            self._encoding = asyncio.get_running_loop().run_in_executor(None, self._encode_part, self._frame,
+                                                                        self._captured)
+        encoding = self._encoding
+        part = await asyncio.shield(encoding)  # a viewer leaving must not cancel the others' frame
+        if part is not None and seq > self._part_seq:
+            self._part, self._part_seq = part, seq
+        return part, seq
 
     async def _page(self, request):
         return self.web.Response(text=PAGE, content_type="text/html")
@@ -196,15 +215,12 @@ class WebServer:
                             await asyncio.wait_for(self._new_frame.wait(), 2.0)
                         except asyncio.TimeoutError:
                             pass
-                jpeg, seq, captured = await asyncio.get_running_loop().run_in_executor(None, self._jpeg_now)
-                if jpeg is None or seq == sent:
+                part, seq = await self._newest_part()
+                if part is None or seq == sent:
                     continue
                 sent = seq
                 # a client that cannot keep up blocks only itself here; it then gets the newest frame
-                # X-Captured: the frame's capture time (time.perf_counter() of this machine), for latency
-                captured = b"" if captured is None else b"X-Captured: %.6f\r\n" % captured
-                await response.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                     + str(len(jpeg)).encode() + b"\r\n" + captured + b"\r\n" + jpeg + b"\r\n")
+                await response.write(part)
         except (ConnectionError, asyncio.CancelledError, RuntimeError):
             pass  # the viewer left (a phone locked, a tab closed): part of a show, not an error
         finally:

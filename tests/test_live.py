@@ -193,6 +193,34 @@ def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
         server.stop()
 
 
+def test_each_frame_is_encoded_once_however_many_viewers():
+    port = free_port()
+    server = WebServer("127.0.0.1", port).start()
+    calls, encode = [], server._encode_part
+    server._encode_part = lambda frame, captured: calls.append(1) or encode(frame, captured)
+    received = []
+
+    def view():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5) as r:
+            data = b""
+            while data.count(b"--frame") < 10:
+                data += r.read1(65536)
+            received.append(data.count(b"--frame"))
+
+    try:
+        with FakeShow(server, fps=30) as show:
+            viewers = [threading.Thread(target=view) for _ in range(6)]
+            for v in viewers:
+                v.start()
+            for v in viewers:
+                v.join(10)
+            published = len(show.publish_seconds)
+    finally:
+        server.stop()
+    assert len(received) == 6  # every viewer got its frames
+    assert 10 <= len(calls) <= published  # one encode a frame, not one a viewer
+
+
 def test_a_viewer_that_vanishes_mid_stream_leaves_no_error_in_the_log(caplog):
     import logging
     import struct
