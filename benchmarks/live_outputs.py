@@ -16,6 +16,7 @@ frame's capture time) against the time the client received the whole JPEG.
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -137,9 +138,14 @@ def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False)
                    viewer_frames=[v.frames for v in clients][:3])
     for v in clients:
         v.stop.set()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     for d in drains:
         d.terminate()
         d.wait()
+    if drains:  # the curl viewers' own CPU (counted once reaped), in % of one of the two cores
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        row["viewers_cpu_pct"] = round(100 * used / wall, 1)
     for s in sockets:
         s.close()
     if osc:
@@ -187,6 +193,8 @@ def main():
                "alone_fps": round(float(np.mean([r["fps"] for r in alone])), 2),
                "overhead_pct": round(-float(np.median(ratios)), 1), "overhead_pct_pairs": [round(-x, 1) for x in ratios],
                "rss_start_mb": alone[0]["rss_start_mb"], "rss_end_mb": alone[-1]["rss_end_mb"]}
+        if any("viewers_cpu_pct" in r for r in on):
+            row["viewers_cpu_pct"] = round(float(np.mean([r.get("viewers_cpu_pct", 0) for r in on])), 1)
         if lat:
             row.update(viewer_latency_p50_ms=round(float(np.median([r["viewer_latency_p50_ms"] for r in lat])), 1),
                        viewer_latency_p99_ms=round(float(np.median([r["viewer_latency_p99_ms"] for r in lat])), 1))
