@@ -139,6 +139,10 @@ class WebServer:
         self._loop = loop
         self._ready.set()
         loop.run_forever()
+        try:  # stopped: the encoding threads go too (a server per run, but tests start many)
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
     def _wake(self):
         async def notify():

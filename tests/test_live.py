@@ -219,6 +219,7 @@ def test_each_frame_is_encoded_once_however_many_viewers():
         server.stop()
     assert len(received) == 6  # every viewer got its frames
     assert 10 <= len(calls) <= published  # one encode a frame, not one a viewer
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]  # its encoding threads went
 
 
 def test_a_viewer_that_vanishes_mid_stream_leaves_no_error_in_the_log(caplog):
