@@ -187,7 +187,9 @@ def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
             time.sleep(1.5)
             published = show.publish_seconds[n:]
             assert len(published) > 100  # the loop kept its pace with a viewer that reads nothing
-            assert np.percentile(published, 99) < 0.005
+            # publishing is a swap: a write blocked on the stalled viewer would take seconds, while a
+            # busy machine may deschedule the thread for a few milliseconds
+            assert np.median(published) < 0.001 and max(published) < 0.1
             stalled.close()
     finally:
         server.stop()
