@@ -93,10 +93,8 @@ def main():
         print(f"| {r['scale_weight']} | {r['style_distance']} | {r['style_distance_4x']} | {r['content_distance']} |")
     if args.output:
         h = content.shape[0]
-        tiles = [content.astype(np.uint8), media.fit_max_side(style.astype(np.uint8), h)
-                 if style.shape[0] != h else style.astype(np.uint8)] + columns
-        tiles = [t if t.shape[0] == h else np.asarray(media.resize(t, (round(t.shape[1] * h / t.shape[0]), h)))
-                 for t in tiles]
+        tiles = [content.astype(np.uint8), style.astype(np.uint8)] + columns
+        tiles = [t if t.shape[0] == h else media.resize(t, (round(t.shape[1] * h / t.shape[0]), h)) for t in tiles]
         gap = np.full((h, 4, 3), 255, np.uint8)
         sheet = np.concatenate(sum([[t, gap] for t in tiles], [])[:-1], axis=1)
         media.write_image(args.output, sheet)
