@@ -1,7 +1,7 @@
 """A fast arbitrary-style network for CPUs: a small per-frame transformer whose channel statistics
 are set by a style code, and a style side that turns a painting into that code once.
 
-    per frame (~1.4 GMAC at 640x360):  image -> transformer(image, code) -> stylized image
+    per frame (~1.8 GMAC at 640x360):  image -> transformer(image, code) -> stylized image
     once per style:                    painting -> VGG19 relu1_1..relu3_1 mean/std -> head -> code
 
 The design follows Ghiasi et al. 2017 (a style-prediction network run once per style; a small
