@@ -191,7 +191,8 @@ def main():
         for name, img in outputs.items():
             fo = feats(img)
             parts[name].append(layer_parts(fo, s_feats[s]))
-            rows[name].append((stats_distance(fo, s_feats[s]), content_distance(fo["block3_conv1"], fc["block3_conv1"]),
+            rows[name].append((float(parts[name][-1].sum(axis=1).mean()),
+                               content_distance(fo["block3_conv1"], fc["block3_conv1"]),
                                lattice_score(img), stats_distance(feats(pooled(img, 4)), s_feats4[s])))
 
     table = {}
@@ -208,7 +209,8 @@ def main():
                                           for layer, (m, d) in zip(LAYERS, np.mean(parts[name], axis=0))},
                        "seconds_per_image": float(np.median(sec)) if sec else None}
     result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
-              "size": args.size, "fast_style_size": fast.style_size if fast else None, "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
+              "size": args.size, "fast_style_size": fast.style_size if fast else None,
+              "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
     if args.samples:
         sheet_rows, labels = [], []
         n_s = len(styles)
