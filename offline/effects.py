@@ -416,6 +416,8 @@ class EffectSettings:
     model: str = None  # a model folder, "fast" or "adain" [fast on a CPU, adain on a GPU]
     alpha: float = 1.0  # content-style trade-off
     smooth: float = 0.7  # temporal smoothing of still regions (0: off)
+    refine: bool = False  # fast model: refine each style image's code first (~1 min each on a CPU);
+    # off by default so that a style image starts at once (presets are refined already)
     # features
     backbone: str = "mobilenet"
     backbone_width: float = 0.75  # MobileNet width
@@ -441,7 +443,7 @@ class EffectSettings:
             from offline.stylizers import load_stylizer
 
             stylizer = load_stylizer(self.model, weights=self.weights, weights_dir=self.weights_dir,
-                                     precision=precision, gpu=backend.has_gpu())
+                                     precision=precision, gpu=backend.has_gpu(), refine=self.refine)
             return StylizeEffect(stylizer, load_styles(stylizer, self.style), alpha=self.alpha, smooth=self.smooth)
         raise UserError(f"unknown effect {self.effect!r}; choose one of: {', '.join(EFFECTS)}")
 

@@ -205,7 +205,7 @@ def optimize(objective, targets, x0, optimizer="lbfgs", steps=300, lr=ADAM_LR, s
         if optimizer == "lbfgs":
             _lbfgs(evaluate, after_step, np.asarray(x0, np.float64).ravel(), steps)
         elif optimizer == "adam":
-            _adam(evaluate, after_step, np.asarray(x0, np.float32), steps, lr)
+            adam(evaluate, after_step, np.asarray(x0, np.float32), steps, lr)
         else:
             raise UserError(f"unknown optimizer {optimizer!r}: expected lbfgs or adam")
     except _Stop as e:
@@ -294,17 +294,21 @@ def _two_loop(g, pairs):
     return q
 
 
-def _adam(evaluate, after_step, x, steps, lr, beta_1=ADAM_BETA_1, beta_2=0.999, epsilon=ADAM_EPSILON):
-    """The TF tutorial's optimiser (Adam, beta_1 0.99) with clipping to the valid pixel range."""
+def adam(evaluate, after_step, x, steps, lr, beta_1=ADAM_BETA_1, beta_2=0.999, epsilon=ADAM_EPSILON,
+         lo=0.0, hi=255.0):
+    """Adam in numpy; by default the TF tutorial's image optimiser (beta_1 0.99) with clipping to the
+    valid pixel range (``lo``/``hi`` None: no clipping). Returns the last ``x``."""
     m = np.zeros_like(x)
     v = np.zeros_like(x)
     for t in range(1, steps + 1):
         loss, grad = evaluate(x)
         m = beta_1 * m + (1 - beta_1) * grad
         v = beta_2 * v + (1 - beta_2) * grad * grad
-        step = lr * (m / (1 - beta_1**t)) / (np.sqrt(v / (1 - beta_2**t)) + epsilon)
-        x = np.clip(x - step, 0.0, 255.0)
-        after_step(x, loss)  # the loss of the image before this update, as Keras reports it
+        x = x - lr * (m / (1 - beta_1**t)) / (np.sqrt(v / (1 - beta_2**t)) + epsilon)
+        if lo is not None or hi is not None:
+            x = np.clip(x, lo, hi)
+        after_step(x, loss)  # the loss of the point before this update, as Keras reports it
+    return x
 
 
 # --- image helpers -------------------------------------------------------------------------------

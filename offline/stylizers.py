@@ -27,8 +27,16 @@ def resolve_model(model, gpu=False):
     return Path(model)
 
 
-def load_stylizer(model=None, weights="imagenet", weights_dir=None, precision="float32", gpu=False):
-    """The stylizer for a model folder (or ``random``/``random:relu3_1``/``random:fast`` for tests)."""
+def load_stylizer(model=None, weights="imagenet", weights_dir=None, precision="float32", gpu=False, refine=True):
+    """The stylizer for a model folder (or ``random``/``random:relu3_1``/``random:fast`` for tests).
+    ``refine=False``: a fast model takes the head's code for style images at once (no refinement)."""
+    stylizer = _load(model, weights, weights_dir, precision, gpu)
+    if not refine and getattr(stylizer, "refine_steps", 0):
+        stylizer.refine_steps = 0
+    return stylizer
+
+
+def _load(model, weights, weights_dir, precision, gpu):
     if model is not None and str(model).startswith("random"):
         kind = str(model).split(":", 1)[1] if ":" in str(model) else "relu3_1"
         if kind == "fast":

@@ -307,3 +307,62 @@ def test_the_resize_output_paints_no_grid_of_its_own_on_a_flat_wall():
         phases = y.reshape(16, 4, 16, 4, 3).mean(axis=(0, 2))  # the mean of each of the 4x4 positions
         spread[output] = float(phases.std(axis=(0, 1)).max())  # a 4-px grid's strength
     assert spread["resize"] < 0.1 * spread["shuffle"]
+
+
+# --- the style side's refinement --------------------------------------------------------------------
+
+def _model_folder(tmp_path, stylizer):
+    from offline import artifacts
+    from offline.fast import describe
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    stylizer.network.save_weights(folder / "network.weights.h5")
+    artifacts.write_manifest(folder, {"kind": "fast", "architecture": describe(stylizer.network), "margin": 8})
+    return folder
+
+
+def test_refine_photos_command_and_refinement_lowers_the_loss(tmp_path, stylizer):
+    from offline.cli import main
+
+    folder = _model_folder(tmp_path, stylizer)
+    photos = []
+    for i, hw in enumerate([(40, 56), (48, 32)]):
+        photos.append(tmp_path / f"p{i}.png")
+        cv2.imwrite(str(photos[-1]), _image(*hw, 20 + i))
+    run = lambda args: CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)  # noqa: E731
+    r = run(["fast", "refine-photos", folder, *photos, "--size", 24, "--steps", 6, "--lr", 0.05])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(folder / "refine_photos.png")).shape == (24, 48, 3)  # two squares side by side
+    r = run(["fast", "refine-photos", folder, photos[0]])
+    assert r.exit_code == 2 and "--force" in r.output  # never silently replaced
+    assert run(["fast", "refine-photos", folder, tmp_path / "missing.png", "--force"]).exit_code == 2
+    r = run(["fast", "refine-photos", folder, photos[0], "--size", 20, "--force"])
+    assert r.exit_code == 2 and "multiple of 8" in r.output
+
+    st = FastStylizer.load(folder, weights="none")
+    assert st.refine_steps == 6 and st.refine_photos().shape == (2, 24, 24, 3)
+    refined = st.style(_image(32, 32, 9))
+    report = refined.meta["refined"]
+    assert report["steps"] == 6 and report["loss"] < report["loss_before"]
+    st.refine_steps = 0
+    head = st.style(_image(32, 32, 9))
+    assert "refined" not in head.meta and np.abs(head.mean - refined.mean).max() > 0.01  # Adam moved the code
+
+
+def test_the_live_effect_does_not_refine_unless_asked(tmp_path, stylizer, monkeypatch):
+    from offline.effects import EffectSettings
+    from offline.fast import RefineSettings, set_refine_photos
+
+    folder = _model_folder(tmp_path, stylizer)
+    set_refine_photos(folder, [_image(16, 16, 1)], RefineSettings(steps=2), size=16)
+    style = tmp_path / "painting.png"
+    cv2.imwrite(str(style), _image(40, 40, 3))
+    calls = []
+    original = FastStylizer.refine_code
+    monkeypatch.setattr(FastStylizer, "refine_code", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    settings = dict(effect="stylize", model=str(folder), style=(str(style),), weights="none", precision="float32")
+    EffectSettings(**settings).build()
+    assert calls == []  # a style image starts at once
+    EffectSettings(**settings, refine=True).build()
+    assert calls == [1]

@@ -74,10 +74,17 @@ def _model_options(f):
     return f
 
 
-def _load_stylizer(model_dir, weights, weights_dir, precision):
+def _load_stylizer(model_dir, weights, weights_dir, precision, refine=True):
     from offline.stylizers import load_stylizer
 
-    return load_stylizer(model_dir or "adain", weights=weights, weights_dir=weights_dir, precision=precision)
+    return load_stylizer(model_dir or "adain", weights=weights, weights_dir=weights_dir, precision=precision,
+                         refine=refine)
+
+
+_refine_option = click.option(
+    "--refine/--no-refine", default=True, show_default=True,
+    help="Fast model: refine each style image's code by a few optimisation steps (better style; "
+         "about a minute per style on a 2-core CPU). Presets store the refined code.")
 
 
 def _expand_styles(styles):
@@ -116,8 +123,9 @@ def _style_label(s):
               help="Stylize on Ray workers: a cluster's ADDRESS (host:port, auto) or, alone, a local Ray.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Ray: how many workers [one per GPU, else per node].")
 @click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
+@_refine_option
 def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_region, size, style_size,
-                model_dir, weights, weights_dir, precision, output, resume, ray_address, workers, as_json):
+                model_dir, weights, weights_dir, precision, output, resume, ray_address, workers, as_json, refine):
     """Stylize CONTENT images (files or folders of them) with one or more styles."""
     import json
     import time
@@ -159,7 +167,7 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
         from offline.cluster import stylize_on_ray
 
         model = {"model_dir": model_dir or "adain", "weights": weights, "weights_dir": weights_dir,
-                 "precision": precision}
+                 "precision": precision, "refine": refine}
         t0 = time.perf_counter()
         records = stylize_on_ray(jobs, model, style_list, style_size, options,
                                  None if ray_address == "local" else ray_address, workers)
@@ -170,7 +178,7 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
         return
     from offline.stylizers import stylize_file
 
-    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    st = _load_stylizer(model_dir, weights, weights_dir, precision, refine)
     t0 = time.perf_counter()
     stats = [st.style(s, max_side=style_size) for s in style_list]
     style_seconds = time.perf_counter() - t0
@@ -195,8 +203,9 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
 @_model_options
 @click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Sheet image file.")
 @click.option("--json", "as_json", is_flag=True, help="Print timing per image as JSON.")
+@_refine_option
 def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, weights, weights_dir, precision,
-              output, as_json):
+              output, as_json, refine):
     """A contents x styles contact sheet (the first row shows the styles, the first column the contents)."""
     import json
     import time
@@ -206,7 +215,7 @@ def sheet_cmd(content, styles, alpha, preserve_color, size, cols, model_dir, wei
     style_list = _expand_styles(styles)
     outputs.check_not_inputs([output], [*content, *style_list])
     images = [_square(read_image(c), size) for c in content]
-    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    st = _load_stylizer(model_dir, weights, weights_dir, precision, refine)
     stats = [st.style(s) for s in style_list]
     thumbs = [_square(read_image(s), size) if Path(s).is_file() and Path(s).suffix.lower() != ".npz" else
               _name_tile(_style_label(s), size) for s in style_list]
@@ -269,7 +278,8 @@ def _name_tile(name, size):
 @click.option("--out", type=outputs.OutputFolder(), default=None,
               help="Where NAME.npz go [default: <model>/styles].")
 @click.option("--force", is_flag=True, help="Replace presets that exist.")
-def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, out, force):
+@_refine_option
+def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, out, force, refine):
     """Cache style statistics as presets (NAME.npz), so '--style NAME' works without the image."""
     import hashlib
 
@@ -290,7 +300,7 @@ def presets_cmd(styles, style_size, model_dir, weights, weights_dir, precision, 
     if len(set(stems)) < len(stems):
         raise UserError(f"two style images share a name ({', '.join(sorted({n for n in stems if stems.count(n) > 1}))}): "
                         "presets are named after the file")
-    st = _load_stylizer(model_dir, weights, weights_dir, precision)
+    st = _load_stylizer(model_dir, weights, weights_dir, precision, refine)
     folder.mkdir(parents=True, exist_ok=True)
     for s in files:
         p = Path(s)

@@ -20,6 +20,9 @@ STYLIZE = [
                  help="Stylize: content-style trade-off (keys +/-)."),
     click.option("--smooth", type=click.FloatRange(0, 0.99), default=_E.smooth, show_default=True,
                  help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
+    click.option("--refine/--no-refine", default=_E.refine, show_default=True,
+                 help="Stylize, fast model: refine each style image's code before the first frame "
+                      "(about a minute per image on a 2-core CPU; presets are refined already)."),
 ]
 BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float,
                               default=_E.backbone_width, show_default=True,
