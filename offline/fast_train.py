@@ -81,6 +81,14 @@ def coarse_style_loss(encode, image, style, layer_names, factors=(2, 4)):
     return total
 
 
+def temporal_loss(moved_output, output, warps, border=8):
+    """The output for a moved frame against the moved output (Wang et al. 2020), away from the
+    ``border`` the move invents."""
+    target = ops.stop_gradient(ops.image.affine_transform(output, warps, fill_mode="reflect"))
+    b = border
+    return mse(ops.cast(moved_output, "float32")[:, b:-b, b:-b, :], target[:, b:-b, b:-b, :])
+
+
 class FastTrainer(keras.Model):
     """Frozen VGG19 + the fast network. ``x`` = (content (B,S,S,3), style (B,S,S,3): one style
     repeated, warp (B,8), noise (B,S,S,3)): RGB 0..255 floats, a projective transform per sample,
@@ -132,10 +140,8 @@ class FastTrainer(keras.Model):
         g = ops.cast(y_pred["image"], "float32")
         loss_c, loss_s = adain_losses(self.encode(g), y_pred["target"], y_pred["style_stats"], self.layer_names)
         loss_scales = coarse_style_loss(self.encode, g, y_pred["style"], self.layer_names)
-        # the moved frame's output against the moved output, away from the border the warp invents
-        target = ops.stop_gradient(ops.image.affine_transform(g, y_pred["warp"], fill_mode="reflect"))
+        loss_t = temporal_loss(y_pred["moved"], g, y_pred["warp"])
         b = 8
-        loss_t = mse(y_pred["moved"][:, b:-b, b:-b, :], target[:, b:-b, b:-b, :])
         lattice = lattice_excess(g)
         for name, value in (("content", loss_c), ("style", loss_s), ("scales", loss_scales), ("temporal", loss_t),
                             ("lattice", lattice)):
