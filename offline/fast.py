@@ -371,7 +371,7 @@ class FastStylizer(StylizerBase):
         self._fn = None
         self._stats_fn = None
         self._refine_fn = None
-        self._refine_photos = None
+        self._refine_inputs = None
 
     @classmethod
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
@@ -417,14 +417,30 @@ class FastStylizer(StylizerBase):
 
     def refine_photos(self):
         """(N, S, S, 3) float32: the photos the refinement stylizes (``RefineSettings.photos``)."""
-        if self._refine_photos is None:
+        return self._photo_inputs()["photos"]
+
+    def _photo_inputs(self):
+        """What refining needs of the photos, the same for every style (read and computed once):
+        the photos, their relu3_1 features, and the same photos moved a little (a fixed
+        hand-held-camera move and noise per photo, the training's temporal term) with the moves."""
+        if self._refine_inputs is None:
+            from offline.fast_train import random_warps
             from offline.media import read_image
 
-            path = self.model_dir / self.refine.photos if self.model_dir else None
+            name = (self.refine or RefineSettings()).photos
+            path = self.model_dir / name if self.model_dir else None
             if path is None or not path.is_file():
                 raise UserError(f"the model's refine photos are missing: {path}")
-            self._refine_photos = split_strip(read_image(path))
-        return self._refine_photos
+            photos = split_strip(read_image(path))
+            rng = np.random.default_rng(0)
+            warps = random_warps(len(photos), rng, size=photos.shape[1])
+            moved = ops.image.affine_transform(photos, warps, fill_mode="reflect")
+            moved = moved + ops.convert_to_tensor(rng.standard_normal(photos.shape).astype(np.float32) * 3.0)
+            tensor = ops.convert_to_tensor(photos, "float32")
+            self._refine_inputs = {"photos": photos, "tensor": tensor, "moved": moved,
+                                   "warps": ops.convert_to_tensor(warps),
+                                   "features": self._encode(tensor)[VGG_LAYERS[-1]]}
+        return self._refine_inputs
 
     def refine_code(self, rgb, mean, std, name=""):
         """The code (``mean``, ``std``) after ``refine_steps`` Adam steps on the loss of the
@@ -435,16 +451,16 @@ class FastStylizer(StylizerBase):
         from offline.progress import Progress
 
         settings = self.refine or RefineSettings()
-        photos = ops.convert_to_tensor(self.refine_photos(), "float32")
+        inputs = self._photo_inputs()
+        photos, moved, warps = inputs["tensor"], inputs["moved"], inputs["warps"]
         style = ops.convert_to_tensor(np.asarray(rgb, np.float32)[None], "float32")
         s_feats = self._encode(style)
         s_stats = [mean_std(s_feats[n]) for n in VGG_LAYERS]
-        target = adain(self._encode(photos)[VGG_LAYERS[-1]], *s_stats[-1])
+        target = adain(inputs["features"], *s_stats[-1])
         if self._refine_fn is None:
             self._refine_fn = backend.value_and_grad(self._refine_loss)
         weights = ops.convert_to_tensor([settings.style_weight, settings.scale_weight, settings.temporal_weight],
                                         "float32")
-        moved, warps = self._refine_moves()
         report = {"steps": int(self.refine_steps)}
 
         def evaluate(x):
@@ -464,18 +480,6 @@ class FastStylizer(StylizerBase):
 
     def _encode(self, rgb):
         return self.encoder(self.encoder.preprocess(rgb))
-
-    def _refine_moves(self):
-        """The refine photos moved a little (a fixed hand-held-camera move and noise per photo, the
-        training's temporal term) and the moves: (moved photos, warps)."""
-        from offline.fast_train import random_warps
-
-        photos = self.refine_photos()
-        rng = np.random.default_rng(0)
-        warps = random_warps(len(photos), rng, size=photos.shape[1])
-        moved = ops.image.affine_transform(photos, warps, fill_mode="reflect")
-        moved = moved + ops.convert_to_tensor(rng.standard_normal(photos.shape).astype(np.float32) * 3.0)
-        return moved, ops.convert_to_tensor(warps)
 
     def _refine_loss(self, x, photos, style, target, s_stats, weights, moved, warps):
         """The training loss's content, style and temporal terms (``offline.fast_train``) for the

@@ -162,13 +162,7 @@ def test_warps_are_small_moves():
 
 
 def test_save_and_load_round_trip_is_identical(tmp_path, stylizer):
-    from offline import artifacts
-    from offline.fast import describe
-
-    folder = tmp_path / "model"
-    folder.mkdir()
-    stylizer.network.save_weights(folder / "network.weights.h5")
-    artifacts.write_manifest(folder, {"kind": "fast", "architecture": describe(stylizer.network), "margin": 8})
+    folder = _model_folder(tmp_path, stylizer)
     style = stylizer.style(_image(32, 32, 7))
     style.save(folder / "styles" / "mine.npz")
     loaded = FastStylizer.load(folder, weights="none")
