@@ -93,7 +93,7 @@ def one_row(name, effect, seconds, serve=False, viewers=0, stalled=0, osc=False)
         for _ in range(stalled):  # connects, asks for the stream, never reads
             s = socket.create_connection(("127.0.0.1", server.port))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             sockets.append(s)
         url = f"http://127.0.0.1:{server.port}/stream"
         for i in range(viewers):

@@ -201,7 +201,7 @@ def _load_backbone(name, layers, weights, pool, alpha, include_top, input_shape,
         if not download:
             raise
         raise UserError(
-            f"could not download ImageNet weights for {key} ({type(e).__name__}); pass --weights FILE "
+            f"could not download ImageNet weights for {key} ({_reason(e)}); pass --weights FILE "
             f"or DIR, or set {WEIGHTS_DIR_ENV} to a folder holding {spec.weights_filename(include_top, alpha)}"
         ) from None
 
@@ -246,6 +246,9 @@ def resolve_weights(key, spec, weights, include_top, alpha, weights_dir=None):
     weights = os.fspath(weights)
     if weights.lower() == "imagenet":
         folder = weights_dir or os.environ.get(WEIGHTS_DIR_ENV)
+        if folder and not Path(folder).is_dir():
+            source = "--weights-dir" if weights_dir else f"${WEIGHTS_DIR_ENV}"
+            raise UserError(f"{source} is {folder}, which is not a folder (unset it to download the weights)")
         if folder:
             found = find_weights_file(folder, key, spec, include_top, alpha)
             if found:
@@ -261,6 +264,13 @@ def resolve_weights(key, spec, weights, include_top, alpha, weights_dir=None):
     if not path.exists():
         raise UserError(f"weights not found: {weights} (expected imagenet, a .h5 file or a folder)")
     return path, str(path)
+
+
+def _reason(error):
+    """The first line of a download error, shortened: Keras wraps urllib's reason in a plain Exception."""
+    text = str(error).strip().splitlines()
+    text = text[-1] if text else type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def find_weights_file(folder, key, spec, include_top, alpha):

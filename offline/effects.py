@@ -394,7 +394,9 @@ def load_styles(stylizer, specs):
         presets = dict(stylizer.presets)
         if not presets:
             raise UserError("the model ships no style presets: give style images or folders")
-        return sorted(presets.items())
+        # the model's best first impression first (its manifest's "default_style"), then by name
+        first = (getattr(stylizer, "manifest", None) or {}).get("default_style")
+        return sorted(presets.items(), key=lambda kv: (kv[0] != first, kv[0]))
     styles = []
     for spec in specs:
         paths = list_images(spec) if Path(spec).is_dir() else [spec]

@@ -23,6 +23,7 @@ wider than relu3_1's ~24 px view) with a temporal term (Wang et al. 2020).
 """
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import keras
@@ -41,6 +42,10 @@ WIDTHS = (32, 64)  # channels at 1/4 and at 1/8 of the frame
 BLOCKS = 3  # residual blocks at 1/8
 OUTPUTS = ("resize", "shuffle")
 OUTPUT = "resize"  # new models; a manifest without "output" is the first model's "shuffle"
+UPS = ("resize", "shuffle")
+UP = "resize"  # the body's 1/8 -> 1/4 step; a manifest without "up" is the sub-pixel "shuffle"
+PADDINGS = ("reflect", "zeros")
+PADDING = "reflect"  # convolution borders; a manifest without "padding" is "zeros"
 HALF_CHANNELS = 12  # channels of the "resize" output's 3x3 conv at 1/2 resolution
 MULTIPLE = 8  # frames are padded to a multiple of this (unshuffle by 4, one stride-2 conv)
 VGG_LAYERS = tuple(layer_alias(n) for n in STYLE_LAYERS["relu3_1"])  # block1_conv1 .. block3_conv1
@@ -120,6 +125,35 @@ def _phase_taps(upsample):
     return taps
 
 
+def same_pads(kernel, stride):
+    """(before, after) of a 'same' convolution on a side that divides by ``stride`` (TensorFlow's
+    and Keras' rule: the odd pixel goes after)."""
+    total = max(kernel - stride, 0)
+    return total // 2, total - total // 2
+
+
+class ReflectConv2D(layers.Conv2D):
+    """A 'same' convolution whose border is the picture mirrored instead of zeros. Zero padding in
+    every layer paints a band along the frame's edges (the network sees a dark frame around the
+    picture); mirrored borders look like the picture. Same weights, names and output size as
+    ``Conv2D(padding="same")``, so a zero-padded model's weights start this one."""
+
+    def __init__(self, filters, kernel_size, strides=1, **kwargs):
+        kwargs["padding"] = "valid"
+        super().__init__(filters, kernel_size, strides=strides, **kwargs)
+
+    def call(self, x):
+        (ky, kx), (sy, sx) = self.kernel_size, self.strides
+        (t, b), (l, r) = same_pads(ky, sy), same_pads(kx, sx)
+        if t or b or l or r:  # symmetric (the edge pixel repeated): works down to 1-pixel maps
+            x = ops.pad(x, [[0, 0], [t, b], [l, r], [0, 0]], mode="symmetric")
+        return super().call(x)
+
+    def compute_output_shape(self, s):
+        shrink = lambda v, st: None if v is None else -(-v // st)  # noqa: E731 - ceil, as 'same'
+        return (s[0], shrink(s[1], self.strides[0]), shrink(s[2], self.strides[1]), self.filters)
+
+
 class ResizeConv(layers.Layer):
     """A 3x3 'same' convolution at twice the input's resolution, computed without ever building
     the 2x tensor: ``upsample=True`` convolves the bilinear x2 upsampling of the input
@@ -131,9 +165,9 @@ class ResizeConv(layers.Layer):
     costs a 3x3 convolution at the low resolution where XLA on a CPU runs few-channel
     convolutions and bilinear resizes at the full resolution 3-20x slower."""
 
-    def __init__(self, filters, upsample=True, **kwargs):
+    def __init__(self, filters, upsample=True, padding="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.upsample = int(filters), bool(upsample)
+        self.filters, self.upsample, self.padding = int(filters), bool(upsample), str(padding)
 
     def build(self, input_shape):
         cin = int(input_shape[-1]) if self.upsample else int(input_shape[-1]) // 4
@@ -149,17 +183,24 @@ class ResizeConv(layers.Layer):
         kinds = 1 if self.upsample else 4
         # inputs (ry, rx, c) as space_to_depth orders them, outputs (py, px, f) as depth_to_space reads them
         g = ops.reshape(g, (3, 3, kinds * self.cin, 4 * self.filters))
-        y = ops.conv(x, ops.cast(g, x.dtype), padding="same")
+        if self.padding == "reflect":
+            # symmetric at the low resolution: the bilinear 2x picture then repeats its edge pixel
+            # (upsample), or the 2x picture is mirrored (space-to-depth input)
+            x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric")
+            y = ops.conv(x, ops.cast(g, x.dtype), padding="valid")
+        else:
+            y = ops.conv(x, ops.cast(g, x.dtype), padding="same")
         return y + ops.cast(ops.tile(self.bias, (4,)), x.dtype)
 
     def compute_output_shape(self, s):
         return (*s[:3], 4 * self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "upsample": self.upsample}
+        return {**super().get_config(), "filters": self.filters, "upsample": self.upsample, "padding": self.padding}
 
 
-def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, name="transformer"):
+def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, up=UP, padding=PADDING,
+                      name="transformer"):
     """The per-frame network: ``[image RGB 0..255 (N, H, W, 3), code_mean (N, D), code_std (N, D)]``
     -> RGB 0..255 (float32, not clipped). H and W must divide by ``MULTIPLE``.
 
@@ -172,9 +213,19 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
     - ``"shuffle"``: a sub-pixel convolution to 4x4x3 numbers per 1/4 pixel and a 1x1 detail path on
       the 4x4 patches (the first shipped model). Each of the 16 sub-pixel positions has its own
       filter, and on frames larger than the 128-px training crops their differences show as a
-      faint 4-pixel lattice (held-out lattice 5.5 where photos score 1)."""
+      faint 4-pixel lattice (held-out lattice 5.5 where photos score 1).
+
+    ``up`` is the body's 1/8 -> 1/4 step: ``"resize"`` a ``ResizeConv`` (bilinear x2 and a 3x3
+    conv, one filter for every position), ``"shuffle"`` a sub-pixel convolution (the models up to
+    step 12,000): its four phases have their own filters, and on a flat wall they differ, which
+    shows as an 8-pixel grid (2-D lattice figure 6.0 on a flat grey frame, photos 1.3).
+
+    ``padding``: ``"reflect"`` mirrors every convolution's border (``ReflectConv2D``), ``"zeros"``
+    pads with zeros (up to step 12,000), which paints a band along the frame's edges."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    if up not in UPS or padding not in PADDINGS:
+        raise ValueError(f"up must be one of {UPS} and padding one of {PADDINGS}, got {up!r}, {padding!r}")
     c4, c8 = widths
     channels = modulated_channels(widths, blocks)
     total = sum(channels)
@@ -189,6 +240,8 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
         return Modulate(offsets[i], channels[i], dtype=dtype, name=f"mod{i}")(x, code_mean, code_std)
 
     def conv(x, filters, size=3, strides=1, name=None):
+        if padding == "reflect":
+            return ReflectConv2D(filters, size, strides=strides, dtype=dtype, name=name)(x)
         return layers.Conv2D(filters, size, strides=strides, padding="same", dtype=dtype, name=name)(x)
 
     relu = lambda x: layers.ReLU(dtype=dtype)(x)  # noqa: E731
@@ -200,7 +253,10 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
         r = relu(mod(conv(h, c8, name=f"res{b}a")))
         r = mod(conv(r, c8, name=f"res{b}b"))
         h = layers.Add(dtype=dtype)([h, r])
-    h = DepthToSpace(2, dtype=dtype, name="up")(conv(h, 4 * c4, name="up_conv"))
+    if up == "resize":
+        h = DepthToSpace(2, dtype=dtype, name="up")(ResizeConv(c4, padding=padding, dtype=dtype, name="up_resize")(h))
+    else:
+        h = DepthToSpace(2, dtype=dtype, name="up")(conv(h, 4 * c4, name="up_conv"))
     h = relu(mod(h))
     h = layers.Add(dtype=dtype)([h, skip])
     h = relu(mod(conv(h, c4, name="out_conv")))
@@ -208,10 +264,11 @@ def build_transformer(widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, n
         y = layers.Add(dtype=dtype)([conv(h, 48, name="to_pixels"), conv(patches, 48, 1, name="detail")])
         y = DepthToSpace(4, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
     else:  # everything below at 1/4 and 1/2 resolution; see ResizeConv
-        h = relu(DepthToSpace(2, dtype=dtype, name="up_half")(ResizeConv(HALF_CHANNELS, dtype=dtype, name="half_conv")(h)))
+        h = relu(DepthToSpace(2, dtype=dtype, name="up_half")(
+            ResizeConv(HALF_CHANNELS, padding=padding, dtype=dtype, name="half_conv")(h)))
         frame = DepthToSpace(2, inverse=True, dtype=dtype, name="frame_half")(x)
-        y = layers.Add(dtype=dtype)([ResizeConv(3, dtype=dtype, name="to_pixels")(h),
-                                     ResizeConv(3, upsample=False, dtype=dtype, name="detail")(frame)])
+        y = layers.Add(dtype=dtype)([ResizeConv(3, padding=padding, dtype=dtype, name="to_pixels")(h),
+                                     ResizeConv(3, upsample=False, padding=padding, dtype=dtype, name="detail")(frame)])
         y = DepthToSpace(2, dtype="float32", name="shuffle")(layers.Activation("linear", dtype="float32")(y))
     out = layers.Rescaling(127.5, 127.5, dtype="float32", name="scale_out")(y)
     return keras.Model([image, code_mean, code_std], out, name=name)
@@ -234,13 +291,23 @@ def build_head(widths=WIDTHS, blocks=BLOCKS, hidden=256, name="style_head"):
     return keras.Model(stats, [mean, std], name=name)
 
 
+def architecture(manifest):
+    """FastNetwork's keyword arguments from a manifest's "architecture" block (older models lack
+    the newer keys: their values then are those models')."""
+    arch = (manifest or {}).get("architecture", {})
+    return {"widths": tuple(arch.get("widths", WIDTHS)), "blocks": int(arch.get("blocks", BLOCKS)),
+            "output": arch.get("output", "shuffle"), "up": arch.get("up", "shuffle"),
+            "padding": arch.get("padding", "zeros")}
+
+
 class FastNetwork(keras.Model):
     """The two trainable parts in one object (one weights file): ``transformer`` and ``head``."""
 
-    def __init__(self, widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, **kwargs):
+    def __init__(self, widths=WIDTHS, blocks=BLOCKS, dtype=None, output=OUTPUT, up=UP, padding=PADDING, **kwargs):
         super().__init__(**kwargs)
         self.widths, self.blocks, self.output_stage = tuple(widths), int(blocks), output
-        self.transformer = build_transformer(widths, blocks, dtype=dtype, output=output)
+        self.up, self.padding = up, padding
+        self.transformer = build_transformer(widths, blocks, dtype=dtype, output=output, up=up, padding=padding)
         self.head = build_head(widths, blocks)
         self.head.get_layer("standardize").adapt(np.zeros((2, 896), np.float32))  # builds it; training adapts
 
@@ -357,7 +424,9 @@ class FastStylizer(StylizerBase):
 
     def __init__(self, network, encoder, model_dir=None, manifest=None):
         self.network = network
-        self.encoder = encoder  # the style side's VGG19 (relu1_1..relu3_1)
+        # the style side's VGG19 (relu1_1..relu3_1), or a function that loads it: presets need no
+        # encoder, so the live loop on presets runs without the weights (no download)
+        self._encoder = encoder
         self.model_dir = Path(model_dir) if model_dir else None
         self.manifest = manifest or {}
         self.channels = code_size(network.widths, network.blocks)
@@ -373,26 +442,30 @@ class FastStylizer(StylizerBase):
         self._refine_fn = None
         self._refine_inputs = None
 
+    @property
+    def encoder(self):
+        if isinstance(self._encoder, functools.partial):
+            self._encoder = self._encoder()
+        return self._encoder
+
     @classmethod
     def load(cls, model=None, weights="imagenet", weights_dir=None, precision="float32", strict=False):
         from offline import artifacts
 
         model_dir = Path(model or artifacts.SHIPPED["fast"])
         manifest = artifacts.read_manifest(model_dir, kind=KIND)
-        arch = manifest.get("architecture", {})
-        network = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), dtype=dtype_policy(precision),
-                              output=arch.get("output", "shuffle"))
+        network = FastNetwork(dtype=dtype_policy(precision), **architecture(manifest))
         _build(network)
         weights_file = model_dir / manifest.get("weights", "network.weights.h5")
         artifacts.load_weights(network, weights_file)
-        encoder = build_encoder("relu3_1", weights=weights, weights_dir=weights_dir)
-        check_encoder(encoder, manifest, model_dir, strict)
+        encoder = functools.partial(_checked_encoder, weights, weights_dir, manifest, model_dir, strict)
         return cls(network, encoder, model_dir, manifest)
 
     @classmethod
-    def random(cls, seed=0, precision="float32", model_dir=None, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT):
+    def random(cls, seed=0, precision="float32", model_dir=None, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT, up=UP,
+               padding=PADDING):
         keras.utils.set_random_seed(seed)
-        network = FastNetwork(widths, blocks, dtype=dtype_policy(precision), output=output)
+        network = FastNetwork(widths, blocks, dtype=dtype_policy(precision), output=output, up=up, padding=padding)
         _build(network)
         return cls(network, build_encoder("relu3_1", weights=None), model_dir=model_dir)
 
@@ -534,6 +607,12 @@ class FastStylizer(StylizerBase):
         return out
 
 
+def _checked_encoder(weights, weights_dir, manifest, model_dir, strict):
+    encoder = build_encoder("relu3_1", weights=weights, weights_dir=weights_dir)
+    check_encoder(encoder, manifest, model_dir, strict)
+    return encoder
+
+
 def _build(network):
     """Create the weights (a subclassed model has none until it is called once)."""
     network([np.zeros((1, MULTIPLE, MULTIPLE, 3), np.float32), np.zeros((1, 896), np.float32)])
@@ -549,7 +628,7 @@ def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT):
     macs += p4 * 9 * 48 * c4  # in
     macs += p8 * 9 * c4 * c8  # down
     macs += p8 * 9 * c8 * c8 * 2 * blocks  # residual blocks
-    macs += p8 * 9 * c8 * 4 * c4  # up_conv
+    macs += p8 * 9 * c8 * 4 * c4  # up_conv, or up_resize (a 3x3 conv onto 4 phases at 1/8: the same)
     macs += p4 * 9 * c4 * c4  # out_conv
     if output == "shuffle":
         macs += p4 * 9 * c4 * 48 + p4 * 48 * 48  # to_pixels, detail
@@ -561,6 +640,7 @@ def macs_per_frame(width, height, widths=WIDTHS, blocks=BLOCKS, output=OUTPUT):
 
 def describe(network):
     return {"widths": list(network.widths), "blocks": network.blocks, "output": network.output_stage,
+            "up": network.up, "padding": network.padding,
             "parameters": {"transformer": int(network.transformer.count_params()),
                            "head": int(network.head.count_params())},
             "gmac_640x360": round(macs_per_frame(640, 360, network.widths, network.blocks, network.output_stage) / 1e9, 3),

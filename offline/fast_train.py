@@ -35,7 +35,7 @@ from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
                                  adain_losses, augment, check_devices, load_checkpoint, load_folder)
 from offline.errors import UserError
-from offline.fast import (BLOCKS, KIND, VGG_LAYERS, WIDTHS, FastNetwork, FastStylizer, _build, adapt_head,
+from offline.fast import (KIND, VGG_LAYERS, FastNetwork, FastStylizer, _build, adapt_head, architecture,
                           describe, statistics_function, vgg_statistics)
 from offline.losses import lattice_excess, mean_std, mse, total_variation
 
@@ -64,6 +64,8 @@ class FastTrainSettings(TrainSettings):
     widths: tuple = (32, 64)
     blocks: int = 3
     output: str = "resize"  # how features become pixels (offline.fast.build_transformer)
+    up: str = "resize"  # the body's 1/8 -> 1/4 step ("shuffle": the sub-pixel step of models to step 12,000)
+    padding: str = "reflect"  # convolution borders ("zeros": models to step 12,000)
     init: str = ""  # a fast model folder whose weights start the layers that match by name and shape
     checkpoint_every: int = 100
 
@@ -142,7 +144,7 @@ class FastTrainer(keras.Model):
         loss_scales = coarse_style_loss(self.encode, g, y_pred["style"], self.layer_names)
         loss_t = temporal_loss(y_pred["moved"], g, y_pred["warp"])
         b = 8
-        lattice = lattice_excess(g)
+        lattice = lattice_excess(g, periods=(2, 4, 8))  # 8: the body's 1/8 resolution
         for name, value in (("content", loss_c), ("style", loss_s), ("scales", loss_scales), ("temporal", loss_t),
                             ("lattice", lattice)):
             self.trackers[name].update_state(value)
@@ -227,8 +229,7 @@ def init_from(network, folder, log=print):
     name has weights of the same shapes (e.g. the body of a model whose output stage changed);
     the head's input standardisation comes along, so the copied head sees what it learned on."""
     manifest = artifacts.read_manifest(folder, kind=KIND)
-    arch = manifest.get("architecture", {})
-    old = FastNetwork(arch.get("widths", WIDTHS), arch.get("blocks", BLOCKS), output=arch.get("output", "shuffle"))
+    old = FastNetwork(**architecture(manifest))
     _build(old)
     artifacts.load_weights(old, Path(folder) / manifest.get("weights", "network.weights.h5"))
     copied, fresh = [], []
@@ -243,12 +244,22 @@ def init_from(network, folder, log=print):
             if source is not None and [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
                 layer.set_weights(source.get_weights())
                 copied.append(layer.name)
+            elif layer.name == "up_resize" and part == "transformer" and _has_layer(old.transformer, "up_conv"):
+                # a sub-pixel step's four phase filters -> their mean: one filter for every position
+                kernel, bias = old.transformer.get_layer("up_conv").get_weights()
+                c = layer.filters
+                layer.set_weights([kernel.reshape(*kernel.shape[:3], 4, c).mean(axis=3), bias.reshape(4, c).mean(axis=0)])
+                copied.append(f"{layer.name} (from up_conv's phase mean)")
             else:
                 fresh.append(layer.name)
     if not copied:
         raise UserError(f"init {folder}: no layer matches this network's")
     log(f"--init {folder}: {len(copied)} layers copied, new: {', '.join(fresh) or 'none'}")
     return copied, fresh
+
+
+def _has_layer(model, name):
+    return any(layer.name == name for layer in model.layers)
 
 
 def load_teacher(folder):
@@ -267,7 +278,7 @@ def make_trainer(settings, encoder=None, style_images=None):
     """Encoder, network and compiled trainer; ``style_images`` set the head's input standardisation."""
     s = settings
     encoder = encoder or build_encoder("relu3_1", weights=s.weights, weights_dir=s.weights_dir or None)
-    network = FastNetwork(s.widths, s.blocks, output=s.output)
+    network = FastNetwork(s.widths, s.blocks, output=s.output, up=s.up, padding=s.padding)
     _build(network)
     if style_images is not None:
         adapt_head(network.head, style_statistics(encoder, style_images))

@@ -73,10 +73,13 @@ def main():
 @click.option("--max-viewers", type=click.IntRange(1), default=20, show_default=True, help="Web streams at once.")
 @click.option("--virtual-camera", is_flag=True,
               help="Also send the output to a virtual webcam (v4l2loopback on Linux, OBS's on Windows/macOS).")
-@click.option("--osc", "osc_port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
-              help="Listen for OSC control messages (/style, /alpha, /effect, /record, /snapshot) on this UDP port.")
+@click.option("--osc", default=None, metavar="[HOST:]PORT",
+              help="Listen for OSC control messages (/style, /alpha, /effect, /record, /snapshot) on this UDP "
+                   "port (on 127.0.0.1 unless HOST says otherwise; then --osc-allow names the senders).")
+@click.option("--osc-allow", default=None, metavar="IP[,IP|NETWORK...]|any",
+              help="The OSC senders obeyed when --osc listens beyond this machine (e.g. 192.168.1.0/24).")
 def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, serve,
-        token, max_viewers, virtual_camera, osc_port, **o):
+        token, max_viewers, virtual_camera, osc, osc_allow, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
     from realtime.sinks import Recorder, Window, rss_mb
@@ -96,10 +99,15 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
 
         address = parse_address(serve)
         _aiohttp()  # the extra is installed, before any model loads
-    if osc_port is not None:
-        from realtime.osc import _osc
+    osc_address = osc_senders = None
+    if osc is not None:
+        from realtime.osc import _osc, check_allow, parse_address as osc_address_of
 
+        osc_address = osc_address_of(osc)
+        osc_senders = check_allow(osc_address[0], osc_allow)
         _osc()
+    elif osc_allow is not None:
+        raise UserError("--osc-allow goes with --osc HOST:PORT")
     if virtual_camera:
         from realtime.virtualcam import _pyvirtualcam
 
@@ -133,11 +141,11 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
             camera = VirtualCamera(fps).open(src.size)  # no backend: one line now, not at the first frame
             controls.append(camera)  # (for stop(); it asks for nothing)
             publishers.append(camera)
-        if osc_port is not None:
+        if osc_address is not None:
             from realtime.osc import OscControl
 
-            controls.append(OscControl(osc_port).start())
-            log.info("OSC on UDP port %d", osc_port)
+            controls.append(OscControl(osc_address[1], host=osc_address[0], allow=osc_senders).start())
+            log.info("OSC on UDP %s:%d", *osc_address)
         with LatestFrame(src, pace=o["fps"] != 0) as capture:
             stats = run_loop(capture, effect, window=window, recorder=recorder, record=out is not None,
                              max_frames=max_frames, cycle=cycle, hud=hud, snapshot_dir=snapshot_dir,

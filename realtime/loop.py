@@ -89,10 +89,10 @@ class Show:
         value = None
         if isinstance(action, tuple):
             action, value = action
-        if action == "record" and value is not None and bool(float(value)) == self.record:
+        if action == "record" and value is not None and bool(value) == self.record:
             return action  # /record 1 while recording: nothing to do
         if action == "bypass":
-            self.bypass = not self.bypass if value is None else bool(float(value))
+            self.bypass = not self.bypass if value is None else bool(value)
             self.message = "effect off" if self.bypass else "effect on"
         elif action == "hud":
             self.hud = not self.hud
@@ -174,7 +174,10 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                     break
                 for control in controls:
                     for action in control.poll():
-                        show.key(action)
+                        try:  # checked at the door (realtime.actions); a control never stops a show
+                            show.key(action)
+                        except Exception as e:  # noqa: BLE001
+                            errors(e)
         except KeyboardInterrupt:
             stats.stopped = "ctrl-c"
         except Terminated:

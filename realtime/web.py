@@ -17,7 +17,7 @@ page's own routes exist (no static files), and at most ``max_clients`` streams r
 
 import asyncio
 import hmac
-import ipaddress
+import json
 import logging
 import secrets
 import threading
@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from offline.errors import UserError
+from realtime import actions as show_actions, net
 from realtime.keys import ActionQueue
 
 log = logging.getLogger("realtime")
@@ -35,23 +36,8 @@ DEFAULT = ("127.0.0.1", 8765)
 
 
 def parse_address(text):
-    """``PORT``, ``HOST:PORT`` or ``HOST`` -> (host, port)."""
-    text = str(text).strip()
-    host, _, port = text.rpartition(":") if ":" in text else ("", "", text)
-    if not port.isdigit() and not host:  # a bare host
-        host, port = text, str(DEFAULT[1])
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"--serve {text}: expected PORT, HOST:PORT or HOST (port 1..65535)")
-    return host or DEFAULT[0], int(port)
-
-
-def is_loopback(host):
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """``PORT``, ``HOST:PORT`` or ``HOST`` -> (host, port) for ``--serve``."""
+    return net.parse_address(text, "--serve", DEFAULT[1])
 
 
 def _aiohttp():
@@ -70,7 +56,9 @@ class WebServer:
     def __init__(self, host="127.0.0.1", port=8765, token=None, max_clients=20, quality=80, thumbnails=None):
         self.web = _aiohttp()
         self.host, self.port = host, int(port)
-        self.token = token or (None if is_loopback(host) else secrets.token_urlsafe(12))
+        self.token = token or (None if net.is_loopback(host) else secrets.token_urlsafe(12))
+        # the names a request may carry in Host/Origin: IP literals, this machine's names, the bound host
+        self.names = net.local_names() | {str(host).lower().strip("[]")}
         self.max_clients, self.quality = int(max_clients), int(quality)
         self.thumbnails = thumbnails or {}  # {style index: RGB image}
         self.actions = ActionQueue()
@@ -154,7 +142,29 @@ class WebServer:
         if self.token is None:
             return True
         given = request.query.get("token") or request.headers.get("X-Token") or request.cookies.get("token") or ""
-        return hmac.compare_digest(given, self.token)
+        # bytes: compare_digest refuses non-ASCII str (a visitor's token must be a 401, not a 500)
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode())
+
+    def _known_host(self, netloc):
+        """Is ``netloc`` (HOST[:PORT]) this machine? A DNS-rebinding page reaches us under its own
+        domain name, so a name must be ours; IP literals need no DNS and pass."""
+        host = netloc.rsplit("]", 1)[0].lstrip("[") if netloc.startswith("[") else netloc.rsplit(":", 1)[0]
+        return net.is_ip(host) or host.lower() in self.names
+
+    def _refusal(self, request):
+        """Why this request may not reach the show (None: it may)."""
+        if not self._known_host(request.host or ""):
+            return 421, f"421: unknown host {request.host!r:.60}\n"
+        origin = request.headers.get("Origin")
+        if origin is not None or request.method != "GET":
+            # browsers send Origin on every cross-site POST; a site other than the page's own is refused
+            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                return 403, "403: cross-site requests are refused\n"
+            if origin is not None and origin.split("://", 1)[-1].rstrip("/").lower() != (request.host or "").lower():
+                return 403, "403: cross-site requests are refused\n"
+        if not self._authorised(request):
+            return 401, "401: this show needs its token (?token=...)\n"
+        return None
 
     @property
     def _auth(self):
@@ -162,8 +172,9 @@ class WebServer:
 
         @web.middleware
         async def auth(request, handler):
-            if not self._authorised(request):
-                return web.Response(status=401, text="401: this show needs its token (?token=...)\n")
+            refused = self._refusal(request)
+            if refused is not None:
+                return web.Response(status=refused[0], text=refused[1])
             response = await handler(request)
             if self.token and request.query.get("token") and isinstance(response, web.Response):
                 response.set_cookie("token", self.token, httponly=True, samesite="Strict")
@@ -243,21 +254,31 @@ class WebServer:
         return self.web.Response(body=buf.tobytes(), content_type="image/jpeg")
 
     async def _action(self, request):
+        """``{"action": NAME[, "value": V]}``, checked here (``realtime.actions``): a bad one is a
+        400 and never reaches the loop."""
+        web = self.web
         try:
-            body = await request.json()
-            name = str(body["action"])
-        except (ValueError, KeyError, TypeError):
-            return self.web.json_response({"error": "expected {\"action\": NAME[, \"value\": V]}"}, status=400)
-        if name not in ACTIONS:
-            return self.web.json_response({"error": f"unknown action {name!r}"}, status=400)
-        value = body.get("value")
-        self.actions.put((name, value) if value is not None else name)
-        return self.web.json_response({"queued": name})
+            text = await request.content.read(MAX_BODY + 1)
+            if len(text) > MAX_BODY:
+                raise show_actions.BadAction(f"a control message is at most {MAX_BODY} bytes")
+            body = json.loads(text, parse_constant=_no_constant)
+            if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+                raise show_actions.BadAction('expected {"action": NAME[, "value": V]}')
+            action = show_actions.check(body["action"], body.get("value"))
+        except show_actions.BadAction as e:
+            return web.json_response({"error": str(e)}, status=400)
+        except (ValueError, RecursionError):  # not JSON, NaN/Infinity, nested too deep
+            return web.json_response({"error": 'expected JSON {"action": NAME[, "value": V]}'}, status=400)
+        self.actions.put(action)
+        return web.json_response({"queued": body["action"]})
 
 
-# what the page (and OSC) may ask for; the loop's key actions plus settings with a value
-ACTIONS = {"next", "prev", "alpha+", "alpha-", "smooth", "layer", "channel", "record", "snapshot", "hud",
-           "alpha", "style", "bypass"}
+MAX_BODY = 4096
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a value a control takes")
+
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

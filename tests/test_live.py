@@ -176,7 +176,7 @@ def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
     try:
         with FakeShow(server, fps=200) as show:
             stalled = socket.create_connection(("127.0.0.1", port))
-            stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # ... and never reads
+            stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # ... and never reads
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             time.sleep(0.3)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream", timeout=5):
@@ -236,7 +236,7 @@ def test_a_viewer_that_vanishes_mid_stream_leaves_no_error_in_the_log(caplog):
                 gone = socket.socket()
                 gone.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 gone.connect(("127.0.0.1", port))
-                gone.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+                gone.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 assert gone.recv(4096).startswith(b"HTTP/1.1 200")
                 time.sleep(1.5)  # not reading: the server waits to send it more
                 gone.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -270,7 +270,7 @@ def test_osc_messages_become_actions():
             got += control.poll()
             time.sleep(0.05)
         assert got[0][0] == "alpha" and got[0][1] == pytest.approx(0.3)  # OSC floats are 32-bit
-        assert got[1:] == ["next", ("style", 2), ("bypass", 1), "record", "snapshot"]
+        assert got[1:] == ["next", ("style", 2), ("bypass", True), "record", "snapshot"]
     finally:
         control.stop()
 
@@ -320,6 +320,163 @@ def test_controls_drive_the_real_loop(tmp_path):
     assert (2, 0.5) in [s[1:3] for s in seen]
     assert seen[-1][3] is True and seen[-1][0] == 40  # bypassed: the frame as captured
     assert any(s[0] == 255 for s in seen)  # style 2 painted the blue channel while on
+
+
+# --- hostile clients: nothing a message says can stop, blacken, hang or hijack a show ----------------
+
+# (action, value) a client may send that the show must refuse, for every action that takes a value
+BAD_VALUES = [("alpha", v) for v in ("0.5", [0.5], {"x": 1}, True, -0.1, 1.5, 1e308 * 10, None)] + \
+             [("style", v) for v in (-1, 1.5, [1], {"i": 1}, True, "", "x" * 300, "\x00bad", 1e308 * 10)] + \
+             [("record", v) for v in ("maybe", [1], {"on": 1}, 2, -1, 0.5)] + \
+             [("bypass", v) for v in ("maybe", [1], 7, 0.5)] + \
+             [("next", 1), ("snapshot", "now"), ("quit", None), ("fullscreen", None), (["next"], None), (None, None)]
+
+
+def test_the_action_table_refuses_every_bad_value_and_normalises_good_ones():
+    from realtime.actions import BadAction, check
+
+    for name, value in BAD_VALUES:
+        with pytest.raises(BadAction):
+            check(name, value)
+    assert check("alpha", 0) == ("alpha", 0.0) and check("alpha", 1) == ("alpha", 1.0)
+    assert check("record") == "record" and check("record", "on") == ("record", True)
+    assert check("bypass", 0) == ("bypass", False) and check("bypass", "OFF") == ("bypass", False)
+    assert check("style", 2.0) == ("style", 2) and check("style", "la_muse") == ("style", "la_muse")
+    assert check("style", "3") == ("style", 3) and check("next") == "next"
+
+
+def _post_raw(port, body, headers=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/action", data=body,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_web_controls_refuse_bad_values_and_the_show_goes_on():
+    port = free_port()
+    server = WebServer("127.0.0.1", port).start()
+    try:
+        with FakeShow(server) as show:
+            for name, value in BAD_VALUES:
+                assert _post_raw(port, json.dumps({"action": name, "value": value}).encode()) == 400, (name, value)
+            for raw in (b'{"action": "alpha", "value": NaN}', b'{"action": "alpha", "value": Infinity}',
+                        b'{"action": "style", "value": -Infinity}', b"[" * 100_000 + b"]" * 100_000,
+                        b'{"action": ' * 5000, b"not json", b"", b'"alpha"', b'{"action": 3}',
+                        b'{"action": "alpha", "value": 0.5, "pad": "' + b"x" * 10_000 + b'"}'):
+                assert _post_raw(port, raw) == 400, raw[:40]
+            n = len(show.publish_seconds)
+            time.sleep(0.4)
+            assert show.thread.is_alive() and len(show.publish_seconds) > n  # the loop went on
+            assert (show.effect.style_index, show.effect.alpha) == (0, 1.0)  # and nothing reached it
+            assert _post_raw(port, b'{"action": "alpha", "value": 0.5}') == 200
+            time.sleep(0.3)
+            assert show.effect.alpha == 0.5
+    finally:
+        server.stop()
+
+
+def test_web_page_refuses_other_sites_and_rebound_names():
+    port = free_port()
+    server = WebServer("127.0.0.1", port).start()
+    try:
+        with FakeShow(server) as show:
+            body = b'{"action": "style", "value": 2}'
+            assert _post_raw(port, body, {"Origin": "http://evil.example"}) == 403
+            assert _post_raw(port, body, {"Origin": "null"}) == 403
+            assert _post_raw(port, body, {"Sec-Fetch-Site": "cross-site"}) == 403
+            assert _post_raw(port, body, {"Host": "evil.example"}) == 421  # DNS rebinding: a name not ours
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/state", headers={"Host": f"rebind.example:{port}"})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=5)
+            assert e.value.code == 421
+            time.sleep(0.3)
+            assert show.effect.style_index == 0
+            assert _post_raw(port, body, {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}) == 200
+            assert _post_raw(port, body, {"Host": f"localhost:{port}"}) == 200
+    finally:
+        server.stop()
+    server = WebServer("127.0.0.1", free_port(), token="s3cret-token").start()
+    try:  # a non-ASCII token is a 401, not a 500
+        for token in ("ünïcode", "\u2603" * 3):
+            req = urllib.request.Request(server.url.split("?")[0] + "state", headers={"X-Token": token.encode().decode("latin-1")})
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(req, timeout=5)
+            assert e.value.code == 401
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(server.url.split("?")[0] + "state?token=%C3%BC%E2%98%83", timeout=5)
+        assert e.value.code == 401
+    finally:
+        server.stop()
+
+
+def _osc_bundle(address, value, seconds_ahead):
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    b = OscBundleBuilder(time.time() + seconds_ahead)
+    m = OscMessageBuilder(address)
+    m.add_arg(value)
+    b.add_content(m.build())
+    return b.build()
+
+
+def test_osc_refuses_bad_values_future_bundles_park_no_thread_and_stop_is_prompt(caplog):
+    from pythonosc.udp_client import SimpleUDPClient
+
+    port = free_port(socket.SOCK_DGRAM)
+    control = OscControl(port).start()
+    client = SimpleUDPClient("127.0.0.1", port)
+    try:
+        for value in ("0.5", float("nan"), float("inf"), -3.0, True):
+            client.send_message("/alpha", value)
+        for value in (-1, 1.5, "x" * 300):
+            client.send_message("/style", value)
+        client.send_message("/record", "maybe")
+        client.send_message("/effect", "sideways")
+        client.send_message("/no/such", 1)
+        client.send_message("/next", 0.0)  # a button's release
+        threads = threading.active_count()
+        for _ in range(300):  # an hour ahead: applied now, no thread sleeps until then
+            client.send(_osc_bundle("/alpha", 0.25, 3600))
+        client.send_message("/style", 1)
+        deadline, got = time.monotonic() + 5, []
+        while len(got) < 301 and time.monotonic() < deadline:
+            got += control.poll()
+            time.sleep(0.05)
+        assert got == [("alpha", 0.25)] * 300 + [("style", 1)]
+        assert threading.active_count() <= threads
+        warnings = [r.getMessage() for r in caplog.records if "OSC: ignored" in r.getMessage()]
+        assert len(warnings) == len(set(warnings)) >= 4  # one line per kind of bad message
+    finally:
+        t = time.monotonic()
+        control.stop()
+        assert time.monotonic() - t < 2.0
+
+
+def test_osc_listens_on_loopback_and_beyond_it_obeys_only_the_allowed_senders():
+    from offline.errors import UserError
+    from realtime.net import parse_allow
+    from realtime.osc import check_allow, parse_address as osc_address
+
+    assert osc_address("9000") == ("127.0.0.1", 9000)
+    with pytest.raises(UserError, match="--osc-allow"):
+        check_allow("0.0.0.0", None)
+    with pytest.raises(UserError):
+        parse_allow("not-an-ip")
+    port = free_port(socket.SOCK_DGRAM)
+    control = OscControl(port)
+    assert control.server.server_address[0] == "127.0.0.1"
+    control.server.server_close()
+    # a server that obeys 10.9.8.7 only: a message from this machine's non-loopback self would be
+    # refused; from loopback it is taken (the operator's own machine)
+    control = OscControl(free_port(socket.SOCK_DGRAM), allow=parse_allow("10.9.8.7"))
+    assert control.server.verify_request((b"/next\x00\x00\x00,\x00\x00\x00", None), ("10.9.8.7", 1))
+    assert not control.server.verify_request((b"/next\x00\x00\x00,\x00\x00\x00", None), ("192.168.1.5", 1))
+    assert control.server.verify_request((b"/next\x00\x00\x00,\x00\x00\x00", None), ("127.0.0.1", 1))
+    control.server.server_close()
 
 
 # --- a real browser ------------------------------------------------------------------------------

@@ -524,3 +524,24 @@ def test_an_unpaced_demo_source_still_moves():
     src = open_source("demo", (64, 48), fps=0)
     a, b = src.read(), src.read()
     assert a.shape == (48, 64, 3) and np.abs(a.astype(int) - b).mean() > 0
+
+
+def test_the_readme_main_command_runs_offline_on_presets(monkeypatch, tmp_path):
+    """``realtime run --source demo --effect stylize``: the shipped presets need no encoder, so no
+    download and no weights; the network is blocked and any VGG load would fail the test."""
+    import socket
+
+    from offline import adain, backbone
+
+    def blocked(*args, **kwargs):
+        raise OSError("the network is blocked in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    monkeypatch.setattr(socket, "create_connection", blocked)
+    for module in (adain, backbone):
+        monkeypatch.setattr(module, "load_backbone", lambda *a, **k: pytest.fail(f"an encoder was loaded: {a}"))
+    result = CliRunner().invoke(main, ["run", "--source", "demo", "--effect", "stylize", "--no-display",
+                                       "--size", "64x48", "--max-frames", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["frames"] == 3 and summary["effect"].startswith("stylize la_muse")  # the best first impression

@@ -58,6 +58,10 @@ _d = _defaults()
               help="Share of style crops taken from the photos.")
 @click.option("--output", type=click.Choice(["resize", "shuffle"]), default=_d.output, show_default=True,
               help="Output stage: 'resize' (no pixel grid) or 'shuffle' (the first shipped model's).")
+@click.option("--up", type=click.Choice(["resize", "shuffle"]), default=_d.up, show_default=True,
+              help="The body's 1/8 -> 1/4 step: 'resize' (no 8-px grid) or 'shuffle' (models to step 12,000).")
+@click.option("--padding", type=click.Choice(["reflect", "zeros"]), default=_d.padding, show_default=True,
+              help="Convolution borders: 'reflect' (no edge band) or 'zeros' (models to step 12,000).")
 @click.option("--init", type=click.Path(file_okay=False), default=None,
               help="A fast model folder (e.g. trained/fast) whose weights start every layer that matches.")
 @outputs.training_run_options(_d)
