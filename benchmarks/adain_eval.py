@@ -17,7 +17,12 @@ Distances use VGG19 features (genuine ImageNet weights, relu1_1 .. relu3_1):
   without the refinement;
 - lattice: how much a 2- or 4-pixel grid (the relu3_1 decoder's upsampling period) stands out of
   the output's spectrum: power at 1/4 and 1/2 cycles per pixel, rows and columns, over the median
-  power around it (1 = no grid; a natural photo scores ~1).
+  power around it (1 = no grid; a natural photo scores ~1);
+- lattice 2-D (``offline.measures.lattice_figure``): the worst log10 peak over its ring's median
+  at k/8 cycles per pixel on the axes and diagonals (periods 2, 4, 8 and harmonics; the fast
+  model's body works at 1/8); a photo scores ~1.3, a visible grid 3 and more;
+- edge (``offline.measures.edge_figure``): grey levels by which the outer 3 px differ from the
+  band 3-12 px in, beyond the content photo's own, worst side (a padding band scores 10-30).
 Lower is better for the two distances; they pull against each other (the content image has content
 distance 0).
 Note that our decoder was trained to minimise exactly these statistics, the peer was not.
@@ -40,6 +45,7 @@ from offline import media  # noqa: E402
 from offline.artifacts import SHIPPED  # noqa: E402
 from offline.adain import Stylizer, build_encoder  # noqa: E402
 from offline.losses import mean_std  # noqa: E402
+from offline.measures import edge_figure, lattice_figure  # noqa: E402
 
 HEAD_ONLY = "ours (fast, head's code)"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -205,7 +211,8 @@ def main():
             parts[name].append(layer_parts(fo, s_feats[s]))
             rows[name].append((float(parts[name][-1].sum(axis=1).mean()),
                                content_distance(fo["block3_conv1"], fc["block3_conv1"]),
-                               lattice_score(img), stats_distance(feats(pooled(img, 4)), s_feats4[s])))
+                               lattice_score(img), stats_distance(feats(pooled(img, 4)), s_feats4[s]),
+                               lattice_figure(img), edge_figure(img, c_img)))
 
     table = {}
     for name, vals in rows.items():
@@ -217,6 +224,8 @@ def main():
                        "content_distance": float(v[:, 1].mean()), "content_sd": float(v[:, 1].std()),
                        "lattice": float(v[:, 2].mean()), "lattice_max": float(v[:, 2].max()),
                        "style_distance_4x": float(v[:, 3].mean()),
+                       "lattice_2d": float(v[:, 4].mean()), "lattice_2d_max": float(v[:, 4].max()),
+                       "edge": float(v[:, 5].mean()), "edge_max": float(v[:, 5].max()),
                        "style_by_layer": {layer: {"mean": round(float(m), 4), "std": round(float(d), 4)}
                                           for layer, (m, d) in zip(LAYERS, np.mean(parts[name], axis=0))},
                        "seconds_per_image": float(np.median(sec)) if sec else None}
@@ -246,12 +255,13 @@ def main():
         print(f"{len(pairs)} pairs: {len(contents)} held-out photos x {len(styles)} held-out paintings, "
               f"content longer side {args.size}, model at step {manifest.get('steps')}")
         print(f"{'method':28s} {'style distance':>18s} {'content distance':>18s} {'lattice (max)':>14s} {'s/image':>9s} "
-              f"{'style 4x':>9s}")
+              f"{'style 4x':>9s} {'lattice 2-D (max)':>18s} {'edge (max)':>13s}")
         for name, r in table.items():
             sec = f"{r['seconds_per_image']:.3f}" if r["seconds_per_image"] else "-"
             print(f"{name:28s} {r['style_distance']:10.3f} ± {r['style_sd']:.3f} "
                   f"{r['content_distance']:10.3f} ± {r['content_sd']:.3f} {r['lattice']:7.2f} ({r['lattice_max']:.2f}) {sec:>9s} "
-                  f"{r['style_distance_4x']:9.3f}")
+                  f"{r['style_distance_4x']:9.3f} {r['lattice_2d']:10.2f} ({r['lattice_2d_max']:.2f}) "
+                  f"{r['edge']:6.1f} ({r['edge_max']:.1f})")
         print("by layer, mean part / std part (the style distance is their sum averaged over the layers):")
         for name, r in table.items():
             print(f"  {name:28s} " + "  ".join(f"{layer.split('_')[0]} {p['mean']:.3f}/{p['std']:.3f}"

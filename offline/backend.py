@@ -48,10 +48,12 @@ class Compiled:
     """``fn`` compiled once per input signature (tf.function / jax.jit).
 
     ``traces`` counts how many times the Python body ran, i.e. how often it was (re)traced: a
-    per-frame loop asserts that it stays at 1 after warm-up.
+    per-frame loop asserts that it stays at 1 after warm-up. ``reduce_retracing=False`` keeps one
+    static trace per frame shape (TensorFlow otherwise relaxes the shape after the second one):
+    the live loop's ladder of processing sizes, a few shapes known at warm-up.
     """
 
-    def __init__(self, fn, jit_compile=False):
+    def __init__(self, fn, jit_compile=False, reduce_retracing=True):
         self.traces = 0
 
         def traced(*args):
@@ -65,7 +67,7 @@ class Compiled:
         elif name() == "tensorflow":
             import tensorflow as tf
 
-            self._fn = tf.function(traced, jit_compile=jit_compile, reduce_retracing=True)
+            self._fn = tf.function(traced, jit_compile=jit_compile, reduce_retracing=reduce_retracing)
         else:
             self._fn = traced
 

@@ -299,7 +299,8 @@ class StylizeEffect(Effect):
 
         # XLA fuses the fast model's element-wise work (instance norms, modulation, smoothing):
         # 30% less time per frame on a CPU; VGG-sized AdaIN gains nothing from it
-        return Compiled(step, jit_compile=getattr(self.stylizer, "jit_compile", False))
+        # one static trace per frame shape: the live loop's processing sizes are a few, known at warm-up
+        return Compiled(step, jit_compile=getattr(self.stylizer, "jit_compile", False), reduce_retracing=False)
 
     def _stats(self):
         stats = self.styles[self.style_index][1]

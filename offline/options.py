@@ -37,6 +37,20 @@ class SizeType(click.ParamType):
 SIZE = SizeType()
 
 
+class SizeOrFullType(SizeType):
+    """WxH, or 'full' (returned as None)."""
+
+    name = "WxH|full"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "full"):
+            return None
+        return super().convert(value, param, ctx)
+
+
+SIZE_OR_FULL = SizeOrFullType()
+
+
 def parse_weighted_list(text, default_weight=1.0):
     """'a:1.0,b:1.5' -> {'a': 1.0, 'b': 1.5}; 'a,b' -> equal weights."""
     from offline.errors import UserError

@@ -17,9 +17,13 @@ def model_only_fps(effect, image, frames):
     return frames / (time.perf_counter() - t)
 
 
-def benchmark(effect, source, frames, size=None, fps=None, loop=True):
+def benchmark(effect, source, frames, size=None, fps=None, loop=True, scale=None):
+    """``scale(effect, frame_size)``: the effect to time on the source's frames (e.g. at a
+    processing size, ``realtime.scale``)."""
     src = open_source(source, size, loop=loop, fps=fps)
     image = src.read()
+    if scale is not None:
+        effect = scale(effect, src.size)
     warmup_s = effect.warmup(src.size)
     traces = effect.traces
     # Model-only before and after the loop, averaged: on a shared, noisy machine a single
@@ -45,5 +49,6 @@ def benchmark(effect, source, frames, size=None, fps=None, loop=True):
         "captured": capture.captured,
         "dropped": capture.dropped,
         "retraces": effect.traces - traces,
+        "process_size": "x".join(map(str, effect.process_size)) if hasattr(effect, "process_size") else None,
         "peak_rss_mb": round(rss_mb()[1], 1),
     }

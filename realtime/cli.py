@@ -11,7 +11,7 @@ import click
 
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.commands.effects import build_effect_from_options as _effect, effect_options
+from offline.commands.effects import build_effect_from_options as _effect, effect_options, target_fps_option
 
 log = logging.getLogger("realtime")
 
@@ -76,10 +76,11 @@ def main():
 @click.option("--osc", default=None, metavar="[HOST:]PORT",
               help="Listen for OSC control messages (/style, /alpha, /effect, /record, /snapshot) on this UDP "
                    "port (on 127.0.0.1 unless HOST says otherwise; then --osc-allow names the senders).")
+@target_fps_option("30 for cameras, demo and latent sources and --install; off for files and folders")
 @click.option("--osc-allow", default=None, metavar="IP[,IP|NETWORK...]|any",
               help="The OSC senders obeyed when --osc listens beyond this machine (e.g. 192.168.1.0/24).")
 def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, serve,
-        token, max_viewers, virtual_camera, osc, osc_allow, **o):
+        token, max_viewers, virtual_camera, osc, osc_allow, target_fps, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
     from realtime.sinks import Recorder, Window, rss_mb
@@ -114,6 +115,11 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         _pyvirtualcam()
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
     src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
+    if target_fps is None:  # live sources hold the rate; a file is rendered at one size throughout
+        target_fps = 30.0 if install or not (os.path.isfile(source) or os.path.isdir(source)) else 0.0
+    effect = _scaled(effect, src.size, o["process_size"], target_fps)
+    if not as_json:
+        click.echo(f"compiling the effect for {src.size[0]}x{src.size[1]} ...", err=True)
     seconds = effect.warmup(src.size)  # compile for this frame shape and run once: no stall on frame 1
     traces = effect.traces
     log.info("%s at %dx%d: %s, warm-up %.1f ms/frame", src.name, *src.size, effect.label(), 1000 * seconds)
@@ -159,6 +165,7 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
     summary = {**stats.summary(), "stopped": stats.stopped, "captured": capture.captured,
                "dropped": capture.dropped, "effect": effect.label(), "size": list(src.size),
                "retraces": effect.traces - traces, "recorded": [str(p) for p in recorder.files],
+               **_scaling(effect),
                "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1), "rss_peak_mb": round(rss_peak, 1)}
     if as_json:
         click.echo(json.dumps(summary))
@@ -173,9 +180,10 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
 @main.command()
 @click.option("--source", default="demo", show_default=True, help="Video file, folder, camera index, demo or latent:MODEL[:ROWS].")
 @effect_options
+@target_fps_option("off")
 @click.option("--frames", type=click.IntRange(2), default=100, show_default=True, help="Frames to time.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(source, frames, as_json, **o):
+def bench(source, frames, as_json, target_fps, **o):
     """Model-only FPS, end-to-end FPS, latency percentiles, dropped frames, peak memory.
 
     Model-only: the compiled model call on one frame, back to back. End to end: the headless loop
@@ -184,12 +192,35 @@ def bench(source, frames, as_json, **o):
 
     _setup_logging(quiet=True)
     effect = _effect(o)
-    result = benchmark(effect, source, frames, size=o["size"], fps=o["fps"], loop=True)
+    scale = lambda e, size: _scaled(e, size, o["process_size"], target_fps or 0.0)  # noqa: E731
+    result = benchmark(effect, source, frames, size=o["size"], fps=o["fps"], loop=True, scale=scale)
     if as_json:
         click.echo(json.dumps(result))
     else:
         for k, v in result.items():
             click.echo(f"{k:>18}: {v}")
+
+
+def _scaled(effect, frame_size, process_size, target_fps):
+    """The effect at a processing size (``--process-size``; None: the frame's), upsampled to the
+    frame's, on a ladder of sizes when ``target_fps`` asks for a rate (``realtime.scale``)."""
+    from realtime.scale import ScaledEffect, fit, ladder
+
+    if effect.name == "none":
+        return effect
+    top = process_size or frame_size
+    rungs = ladder(frame_size, top) if target_fps else [fit(frame_size, top)]
+    if len(rungs) == 1 and rungs[0] == tuple(frame_size):
+        return effect  # one size, the frame's own: nothing to scale
+    return ScaledEffect(effect, rungs, target_fps or None)
+
+
+def _scaling(effect):
+    """The run summary's processing-size fields (``ScaledEffect``), or none."""
+    if not hasattr(effect, "rungs"):
+        return {}
+    return {"process_size": list(effect.process_size), "process_sizes": [list(r) for r in effect.rungs],
+            "size_moves": effect.controller.moves if effect.controller else 0}
 
 
 def _keys_help():

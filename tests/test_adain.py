@@ -213,6 +213,7 @@ def _tiny_batch(size=32, n=2, seed=9):
     return c, s
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("depth", ["relu3_1", "relu4_1"])
 def test_one_training_step_reduces_the_loss(depth):
     from offline.adain_train import make_trainer
@@ -242,6 +243,7 @@ def test_extra_loss_weights_add_their_term_on_the_output(option, term):
     np.testing.assert_allclose(float(_np(weighted.compute_loss(x, y_pred=y_pred))), base + 0.5 * value, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoint_and_decoder_round_trip(tmp_path):
     from offline.adain_train import load_checkpoint, make_trainer, save_checkpoint
 
@@ -304,6 +306,7 @@ def _run(args):
     return result
 
 
+@pytest.mark.slow
 def test_cli_train_presets_stylize_sheet(images, tmp_path):
     model = tmp_path / "model"
     r = _run(["train", "--content", images / "content", "--style", images / "style", "--steps", 2, "--batch", 1,

@@ -23,6 +23,7 @@ def test_masking_noise_zeroes_the_share_asked():
     assert abs(float((ae.masked(x, 0.3, np.random.default_rng(0)) == 0).mean()) - 0.3) < 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "denoising"])
 def test_train_writes_pictures_and_a_probe_that_beats_chance(tiny_dataset, tmp_path, kind):  # noqa: F811
     args = ["ae", "train", "--kind", kind, "--data-dir", tiny_dataset, "--out", tmp_path, "--epochs", 3,

@@ -15,6 +15,8 @@ ray = pytest.importorskip("ray")
 
 from offline import cluster  # noqa: E402
 
+pytestmark = pytest.mark.slow  # Ray clusters
+
 
 @pytest.fixture(scope="module")
 def local_ray():

@@ -30,6 +30,7 @@ def test_coordinates_are_resolution_free():
     assert big.min() > -1 and big.max() < 1  # pixel centres inside [-1, 1] at any size
 
 
+@pytest.mark.slow
 def test_painter_learns_and_renders_at_four_times_the_size(pictures):
     out, gif = pictures / "p.png", pictures / "p.gif"
     res = run(pictures / "set" / "a.png", "-o", out, "--gif", gif, "--size", 16, "--epochs", 30, "--every", 10,
@@ -45,6 +46,7 @@ def test_painter_learns_and_renders_at_four_times_the_size(pictures):
         assert im.n_frames == 4 and im.size == (16, 12)  # epochs 1, 10, 20, 30
 
 
+@pytest.mark.slow
 def test_one_network_for_several_images_morphs_between_them(pictures):
     out, morph = pictures / "m.png", pictures / "m.gif"
     res = run("--images", pictures / "set", "-o", out, "--morph", morph, "--size", 16, "--epochs", 20)

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 
 from offline.cli import main
 
+pytestmark = pytest.mark.slow  # subprocesses with two devices, training
+
 ROOT = Path(__file__).resolve().parents[1]
 
 STEPS = """

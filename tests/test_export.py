@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from offline.commands.adain import cli
 
-pytestmark = pytest.mark.tf_only  # Keras exports through TensorFlow (tf2onnx, saved models)
+pytestmark = [pytest.mark.tf_only, pytest.mark.slow]  # Keras exports through TensorFlow (tf2onnx, saved models)
 
 
 def run(*args):

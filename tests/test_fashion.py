@@ -96,6 +96,7 @@ class _InterruptMidEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_with_optimizer_state(tiny_dataset, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
@@ -109,6 +110,7 @@ def test_interrupted_training_resumes_with_optimizer_state(tiny_dataset, tmp_pat
     assert (out / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_cli_train_eval_predict(tiny_dataset, tmp_path):
     runner = CliRunner()
     out, logs = tmp_path / "model", tmp_path / "tb"

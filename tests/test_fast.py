@@ -127,6 +127,7 @@ def _settings(**kw):
     return FastTrainSettings(weights="none", **{"learning_rate": 1e-3, **kw})
 
 
+@pytest.mark.slow
 def test_training_steps_lower_the_loss():
     from offline.fast_train import make_trainer
 
@@ -216,6 +217,7 @@ def test_cpu_default_and_shorthands(tmp_path, monkeypatch):
     assert stylizers.resolve_model("adain") == tmp_path / "adain"
 
 
+@pytest.mark.slow
 def test_cli_train_resume_and_stylize(tmp_path):
     from offline.cli import main
 
@@ -245,6 +247,7 @@ def test_cli_train_resume_and_stylize(tmp_path):
     assert code_size() == 544
 
 
+@pytest.mark.slow
 def test_a_teacher_adds_the_distance_to_its_picture(tmp_path):
     from offline import artifacts
     from offline.adain import build_decoder
@@ -316,6 +319,7 @@ def _model_folder(tmp_path, stylizer):
     return folder
 
 
+@pytest.mark.slow
 def test_refine_photos_command_and_refinement_lowers_the_loss(tmp_path, stylizer):
     from offline.cli import main
 

@@ -123,6 +123,7 @@ def trained_dcgan(tmp_path_factory):
     return out, data
 
 
+@pytest.mark.slow
 def test_train_writes_samples_gif_interpolation_and_sample_reads_it(trained_dcgan, tmp_path):
     out, _ = trained_dcgan
     m = json.loads((out / "manifest.json").read_text())
@@ -152,6 +153,7 @@ def test_train_resumes_and_refuses_a_run_of_another_kind(trained_dcgan):
     assert res.exit_code == 2 and "holds a dcgan run" in res.output
 
 
+@pytest.mark.slow
 def test_vaegan_cli_writes_reconstructions_and_arithmetic(tiny_dataset, tmp_path):  # noqa: F811
     out = tmp_path / "vaegan"
     args = ["gan", "train", "--kind", "vaegan", "--latent", 4, "--epochs", 1, "--batch", 100,

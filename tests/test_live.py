@@ -170,6 +170,7 @@ def test_beyond_loopback_every_request_needs_the_token():
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
     port = free_port()
     server = WebServer("127.0.0.1", port, max_clients=2).start()
@@ -195,6 +196,7 @@ def test_a_stalled_viewer_never_slows_the_loop_and_viewers_are_bounded():
         server.stop()
 
 
+@pytest.mark.slow
 def test_each_frame_is_encoded_once_however_many_viewers():
     port = free_port()
     server = WebServer("127.0.0.1", port).start()
@@ -224,6 +226,7 @@ def test_each_frame_is_encoded_once_however_many_viewers():
     assert not [t for t in threading.enumerate() if t.name.startswith("asyncio_")]  # its encoding threads went
 
 
+@pytest.mark.slow
 def test_a_viewer_that_vanishes_mid_stream_leaves_no_error_in_the_log(caplog):
     import logging
     import struct
@@ -496,6 +499,7 @@ async def _browse(url, server_state):
         return shot1, shot2, before, server_state()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
 def test_in_a_real_browser_the_stream_moves_and_next_changes_the_style():
     port = free_port()

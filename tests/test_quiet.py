@@ -5,8 +5,11 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 from offline.quiet import is_chatter
+
+pytestmark = pytest.mark.slow  # subprocesses
 
 
 def test_known_chatter_lines_match_and_our_errors_do_not():

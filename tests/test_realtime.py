@@ -194,6 +194,7 @@ def test_recorder_finalises_when_the_source_raises_keyboard_interrupt(tmp_path):
     assert len(video_frames(out)) == stats_.frames  # playable, holding every frame that was shown
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_a_playable_file(tmp_path):
     out = tmp_path / "term.mp4"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -545,3 +546,21 @@ def test_the_readme_main_command_runs_offline_on_presets(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["frames"] == 3 and summary["effect"].startswith("stylize la_muse")  # the best first impression
+
+
+def test_run_at_a_processing_size_shows_the_frame_size_and_reports_the_ladder(tmp_path, random_model):
+    out = tmp_path / "o.mp4"
+    result = CliRunner().invoke(main, ["run", "--source", "demo", "--size", "320x184", "--effect", "stylize",
+                                       "--model", str(random_model), "--weights", "none", "--process-size", "160x96",
+                                       "--target-fps", "1000", "--no-display", "--max-frames", "30",
+                                       "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["process_sizes"][0] == [160, 96] and summary["size"] == [320, 184]
+    assert summary["retraces"] == 0 and summary["process_size"] in summary["process_sizes"]
+    assert summary["size_moves"] >= 1  # 1000 FPS cannot be held: it went down the ladder
+    from offline import video
+
+    assert video.probe(out).width == 320  # recorded at the frame's size
+    bad = CliRunner().invoke(main, ["run", "--source", "demo", "--process-size", "0x0", "--no-display"])
+    assert bad.exit_code == 2 and "size" in bad.output

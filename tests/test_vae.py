@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -21,6 +22,7 @@ def test_loss_is_reconstruction_plus_kl_and_sampling_is_seeded():
     assert loss == np.float32(r + k) or abs(loss - (r + k)) < 1e-3 and k >= 0
 
 
+@pytest.mark.slow
 def test_train_writes_manifold_gif_interpolation_and_resumes(tiny_dataset, tmp_path):  # noqa: F811
     out = tmp_path / "vae"
     args = ["vae", "train", "--data-dir", tiny_dataset, "--out", out, "--epochs", 2, "--batch", 64]

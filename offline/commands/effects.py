@@ -6,7 +6,7 @@ import dataclasses
 import click
 
 from offline.effects import EffectSettings
-from offline.options import PRECISION_AUTO, SIZE, weights_options
+from offline.options import PRECISION_AUTO, SIZE, SIZE_OR_FULL, weights_options
 
 _E = EffectSettings()  # the one source of the defaults
 
@@ -46,6 +46,9 @@ LIVE = [
                  help="Features: show this channel instead of the mean over channels (key c)."),
     click.option("--size", type=SIZE, default=None, help="Frame size WxH [default: the source's; demo 640x360]."),
     click.option("--loop/--no-loop", default=False, help="Start a video file or folder again at its end."),
+    click.option("--process-size", type=SIZE_OR_FULL, default="640x360", show_default=True,
+                 help="Run the effect at most at this size (aspect kept) and show it at the frame's own size, "
+                      "upsampled edge-aware; 'full': the frame's size."),
     click.option("--fps", type=float, default=None,
                  help="Pace of file, folder and demo sources in frames/s (0: as fast as they decode) "
                       "[default: the file's own, demo 30, folder 2]."),
@@ -66,6 +69,12 @@ def effect_options(f):
     """Options of ``realtime run`` and ``realtime bench``: which effect, and its settings."""
     return apply(LIVE[:1] + STYLIZE + LIVE[1:2] + [BACKBONE_WIDTH] + FEATURES[:1] + LIVE[2:3] + FEATURES[1:]
                  + MODEL[:1] + LIVE[3:] + MODEL[1:])(f)
+
+
+def target_fps_option(default_help):
+    return click.option("--target-fps", type=click.FloatRange(0), default=None, metavar="N",
+                        help="Hold N frames/s by moving the processing size along a ladder of sizes compiled at "
+                             f"start (0: off) [{default_help}].")
 
 
 def build_effect_from_options(o):
