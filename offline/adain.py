@@ -310,6 +310,9 @@ class StylizerBase:
             from offline.media import read_image, thumbnail
 
             image = read_image(path, max_side=max_side)
+            if min(image.shape[:2]) < 16:  # the encoder pools 4x: a 1-pixel strip has no texture to read
+                raise UserError(f"style image {source} is too narrow: {image.shape[1]}x{image.shape[0]} at "
+                                f"{max_side} px on its longer side (at least 16 px both ways)")
             stats = self.style_from_image(image, name=path.stem)
             stats.thumbnail = thumbnail(image)
         elif path.is_dir():

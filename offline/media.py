@@ -43,8 +43,9 @@ def read_gray(path):
 
 
 def resize(image, size):
-    """Resize to (width, height): area filter when shrinking, cubic when enlarging."""
-    w, h = int(size[0]), int(size[1])
+    """Resize to (width, height): area filter when shrinking, cubic when enlarging. A size this
+    machine cannot hold is a UserError (``check_size``), before OpenCV asks for the memory."""
+    w, h = check_size(int(size[0]), int(size[1]), "resized image")
     shrinking = w * h < image.shape[0] * image.shape[1]
     out = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
     return out

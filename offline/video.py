@@ -293,6 +293,10 @@ class VideoWriter:
         self.fps = float(fps)
         if not self.fps > 0:
             raise UserError(f"frame rate must be positive, got {fps}")
+        try:  # the output's folder, as every other writer makes it (FFmpeg only fails at the first frame)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write {self.path}: {e.strerror or e}") from None
         self.size = None if size is None else tuple(int(v) for v in size)
         self.crf, self.preset, self.even, self.live = int(crf), preset, even, live
         self.audio = audio if audio else None

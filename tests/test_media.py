@@ -52,3 +52,31 @@ def test_grid_and_gif(tmp_path):
     gif = media.write_gif(tmp_path / "a.gif", tiles, fps=5)
     cap = cv2.VideoCapture(str(gif))
     assert cap.isOpened()
+
+
+def test_a_size_no_machine_can_hold_is_refused_before_opencv_asks_for_the_memory():
+    from offline.errors import UserError
+    from offline.media import fit_max_side
+
+    with pytest.raises(UserError, match="megapixels"):
+        fit_max_side(np.zeros((30, 40, 3), np.uint8), 1_000_000)
+
+
+def test_a_recording_into_a_folder_that_does_not_exist_makes_it(tmp_path):
+    from offline.video import VideoWriter
+
+    target = tmp_path / "new" / "sub" / "r.mp4"
+    writer = VideoWriter(target, 10)
+    writer.write(np.zeros((32, 48, 3), np.uint8))
+    assert writer.close() == target and target.stat().st_size > 0
+
+
+def test_a_style_image_too_narrow_to_read_is_one_line(tmp_path):
+    import cv2
+
+    from offline.adain import Stylizer
+    from offline.errors import UserError
+
+    cv2.imwrite(str(tmp_path / "wide.png"), np.zeros((20, 20000, 3), np.uint8))
+    with pytest.raises(UserError, match="too narrow"):
+        Stylizer.random("relu3_1").style(str(tmp_path / "wide.png"))
