@@ -34,7 +34,7 @@ from keras import ops  # noqa: E402
 
 from offline import gatys, media  # noqa: E402
 from offline.adain import STYLE_LAYERS, Stylizer, adain, layer_alias  # noqa: E402
-from offline.adain_train import adain_losses  # noqa: E402
+from offline.losses import adain_losses  # noqa: E402
 from offline.losses import mean_std  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

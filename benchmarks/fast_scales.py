@@ -27,9 +27,9 @@ from keras import ops  # noqa: E402
 
 from offline import media  # noqa: E402
 from offline.adain import adain, build_encoder  # noqa: E402
-from offline.adain_train import adain_losses  # noqa: E402
+from offline.losses import adain_losses  # noqa: E402
 from offline.fast import VGG_LAYERS  # noqa: E402
-from offline.fast_train import coarse_style_loss  # noqa: E402
+from offline.losses import coarse_style_loss  # noqa: E402
 from offline.gatys import optimize  # noqa: E402
 from offline.losses import mean_std  # noqa: E402
 

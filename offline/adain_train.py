@@ -36,7 +36,7 @@ from offline import backend, media
 from offline.adain import STYLE_LAYERS, adain, build_decoder, build_encoder, check_depth, weights_checksum
 from offline.backbone import dtype_policy, layer_alias
 from offline.errors import UserError
-from offline.losses import lattice_excess, mean_std, mse, total_variation
+from offline.losses import adain_losses, lattice_excess, mean_std, total_variation
 
 
 @dataclasses.dataclass
@@ -83,18 +83,6 @@ class AdaINTrainSettings(TrainSettings):
     learning_rate: float = 1e-4
     decay: float = 5e-5
     precision: str = "float32"
-
-
-def adain_losses(features, target, style_stats, layer_names):
-    """The paper's two terms for an output image's encoder ``features`` ({layer: NHWC}): content =
-    MSE at the last layer against the AdaIN ``target``; style = sum over ``layer_names`` of the MSEs
-    of channel means and stds against ``style_stats`` [(mean, std), ...]. Returns (content, style)."""
-    loss_c = mse(features[layer_names[-1]], target)
-    loss_s = 0.0
-    for name, (s_mean, s_std) in zip(layer_names, style_stats):
-        g_mean, g_std = mean_std(features[name])
-        loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
-    return loss_c, loss_s
 
 
 class AdaINTrainer(keras.Model):

@@ -80,7 +80,8 @@ class ChunkRenderer:
         """Chunk ``k`` of the frames at ``times`` (all of the render's, from the start) into
         ``work``; returns (k, frames written, frames of warm-up)."""
         from offline import video
-        from offline.render import WorkFolder, _ChunkEncoder, _Prefetch
+        from offline.render import _ChunkEncoder, _Prefetch
+        from offline.workfolder import WorkFolder
 
         s, c = self.s, self.s.chunk_frames
         first, stop = k * c, min(len(times), (k + 1) * c)
@@ -139,7 +140,8 @@ def render_on_ray(settings, output, work=None, resume=False, fresh=False, addres
     Returns a ``RenderReport``. ``actor_class``: tests pass a ``ChunkRenderer`` that misbehaves."""
     from offline import video
     from offline.progress import Progress
-    from offline.render import RenderReport, WorkFolder, join, memory_frames, work_folder
+    from offline.render import RenderReport, join, memory_frames
+    from offline.workfolder import WorkFolder, work_folder
 
     s = settings.check()
     info = video.probe(s.input)

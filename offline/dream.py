@@ -32,7 +32,7 @@ from offline.errors import UserError
 from offline.media import read_image, resize, to_uint8, write_image
 from offline.options import parse_weighted_list
 from offline.progress import Progress
-from offline.render import WorkFolder
+from offline.workfolder import WorkFolder
 
 DEFAULT_BACKBONE = "inception_v3"
 DREAM_LAYERS = {

@@ -497,7 +497,7 @@ class FastStylizer(StylizerBase):
         the photos, their relu3_1 features, and the same photos moved a little (a fixed
         hand-held-camera move and noise per photo, the training's temporal term) with the moves."""
         if self._refine_inputs is None:
-            from offline.fast_train import random_warps
+            from offline.losses import random_warps
             from offline.media import read_image
 
             name = (self.refine or RefineSettings()).photos
@@ -557,8 +557,7 @@ class FastStylizer(StylizerBase):
     def _refine_loss(self, x, photos, style, target, s_stats, weights, moved, warps):
         """The training loss's content, style and temporal terms (``offline.fast_train``) for the
         code ``x`` = (1, 2 x channels): means, then log stds."""
-        from offline.adain_train import adain_losses
-        from offline.fast_train import coarse_style_loss, temporal_loss
+        from offline.losses import adain_losses, coarse_style_loss, temporal_loss
 
         n = ops.shape(photos)[0]
         mean = ops.repeat(x[:, : self.channels], n, axis=0)

@@ -33,11 +33,12 @@ from keras import ops
 from offline import artifacts, backend, media
 from offline.adain import adain, build_encoder, weights_checksum
 from offline.adain_train import (Checkpoint, LogLine, NaNGuard, TensorBoardLog, TrainSettings, _graceful_stop, _hardware,
-                                 adain_losses, augment, check_devices, load_checkpoint, load_folder)
+                                 augment, check_devices, load_checkpoint, load_folder)
 from offline.errors import UserError
 from offline.fast import (KIND, VGG_LAYERS, FastNetwork, FastStylizer, _build, adapt_head, architecture,
                           describe, statistics_function, vgg_statistics)
-from offline.losses import lattice_excess, mean_std, mse, total_variation
+from offline.losses import (adain_losses, coarse_style_loss, lattice_excess, mean_std, mse, random_warps, temporal_loss,
+                            total_variation)
 
 
 @dataclasses.dataclass
@@ -68,27 +69,6 @@ class FastTrainSettings(TrainSettings):
     padding: str = "reflect"  # convolution borders ("zeros": models to step 12,000)
     init: str = ""  # a fast model folder whose weights start the layers that match by name and shape
     checkpoint_every: int = 100
-
-
-def coarse_style_loss(encode, image, style, layer_names, factors=(2, 4)):
-    """The style term (channel means and stds at ``layer_names``) on ``image`` and ``style`` both
-    average-pooled k x k, summed over ``factors``: relu3_1 sees ~24 px, so strokes wider than that
-    only show in its statistics at a coarser scale. ``encode``: RGB 0..255 -> {layer: features}."""
-    total = 0.0
-    for k in factors:
-        s_feats = encode(ops.average_pool(style, k, strides=k))
-        _, term = adain_losses(encode(ops.average_pool(image, k, strides=k)), 0.0,
-                               [mean_std(s_feats[n]) for n in layer_names], layer_names)
-        total = total + term
-    return total
-
-
-def temporal_loss(moved_output, output, warps, border=8):
-    """The output for a moved frame against the moved output (Wang et al. 2020), away from the
-    ``border`` the move invents."""
-    target = ops.stop_gradient(ops.image.affine_transform(output, warps, fill_mode="reflect"))
-    b = border
-    return mse(ops.cast(moved_output, "float32")[:, b:-b, b:-b, :], target[:, b:-b, b:-b, :])
 
 
 class FastTrainer(keras.Model):
@@ -164,22 +144,6 @@ class FastTrainer(keras.Model):
         zeros[:, 0] = zeros[:, 4] = 1.0
         out = self((content, style[:1], zeros, np.zeros_like(content)))
         return ops.cast(out["image"], "float32")
-
-
-def random_warps(n, rng, shift=2.0, degrees=1.0, zoom=0.01, size=None):
-    """``n`` small random projective transforms (Keras' 8-number form, output -> input): a shift of
-    up to ``shift`` px, a rotation of up to ``degrees`` and a zoom of up to ``zoom`` around the
-    crop's centre: what a hand-held camera does between two frames."""
-    out = np.zeros((n, 8), np.float32)
-    c = (size or 0) / 2.0
-    for i in range(n):
-        a = np.deg2rad(rng.uniform(-degrees, degrees))
-        s = 1.0 + rng.uniform(-zoom, zoom)
-        cos, sin = s * np.cos(a), s * np.sin(a)
-        tx, ty = rng.uniform(-shift, shift, 2)
-        # x_in = cos*x - sin*y + (c - cos*c + sin*c + tx), about the centre
-        out[i] = [cos, -sin, c - cos * c + sin * c + tx, sin, cos, c - sin * c - cos * c + ty, 0, 0]
-    return out
 
 
 class FastDataset(keras.utils.PyDataset):

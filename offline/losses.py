@@ -109,3 +109,54 @@ def lattice_excess(images, periods=(2, 4), around=8):
             log_side = ops.mean(ops.log(power[:, len(peak_bins):] + 1e-6), axis=1)
             excess.append(ops.relu(ops.log(peak + 1e-6) - log_side))
     return ops.mean(ops.stack(excess))
+
+
+# --- the style networks' training terms (AdaIN decoder, fast model, its refinement) ---
+
+def adain_losses(features, target, style_stats, layer_names):
+    """The paper's two terms for an output image's encoder ``features`` ({layer: NHWC}): content =
+    MSE at the last layer against the AdaIN ``target``; style = sum over ``layer_names`` of the MSEs
+    of channel means and stds against ``style_stats`` [(mean, std), ...]. Returns (content, style)."""
+    loss_c = mse(features[layer_names[-1]], target)
+    loss_s = 0.0
+    for name, (s_mean, s_std) in zip(layer_names, style_stats):
+        g_mean, g_std = mean_std(features[name])
+        loss_s = loss_s + mse(g_mean, ops.stop_gradient(s_mean)) + mse(g_std, ops.stop_gradient(s_std))
+    return loss_c, loss_s
+
+
+def coarse_style_loss(encode, image, style, layer_names, factors=(2, 4)):
+    """The style term (channel means and stds at ``layer_names``) on ``image`` and ``style`` both
+    average-pooled k x k, summed over ``factors``: relu3_1 sees ~24 px, so strokes wider than that
+    only show in its statistics at a coarser scale. ``encode``: RGB 0..255 -> {layer: features}."""
+    total = 0.0
+    for k in factors:
+        s_feats = encode(ops.average_pool(style, k, strides=k))
+        _, term = adain_losses(encode(ops.average_pool(image, k, strides=k)), 0.0,
+                               [mean_std(s_feats[n]) for n in layer_names], layer_names)
+        total = total + term
+    return total
+
+
+def temporal_loss(moved_output, output, warps, border=8):
+    """The output for a moved frame against the moved output (Wang et al. 2020), away from the
+    ``border`` the move invents."""
+    target = ops.stop_gradient(ops.image.affine_transform(output, warps, fill_mode="reflect"))
+    b = border
+    return mse(ops.cast(moved_output, "float32")[:, b:-b, b:-b, :], target[:, b:-b, b:-b, :])
+
+
+def random_warps(n, rng, shift=2.0, degrees=1.0, zoom=0.01, size=None):
+    """``n`` small random projective transforms (Keras' 8-number form, output -> input): a shift of
+    up to ``shift`` px, a rotation of up to ``degrees`` and a zoom of up to ``zoom`` around the
+    crop's centre: what a hand-held camera does between two frames."""
+    out = np.zeros((n, 8), np.float32)
+    c = (size or 0) / 2.0
+    for i in range(n):
+        a = np.deg2rad(rng.uniform(-degrees, degrees))
+        s = 1.0 + rng.uniform(-zoom, zoom)
+        cos, sin = s * np.cos(a), s * np.sin(a)
+        tx, ty = rng.uniform(-shift, shift, 2)
+        # x_in = cos*x - sin*y + (c - cos*c + sin*c + tx), about the centre
+        out[i] = [cos, -sin, c - cos * c + sin * c + tx, sin, cos, c - sin * c - cos * c + ty, 0, 0]
+    return out

@@ -246,20 +246,3 @@ def write_gif(path, frames, fps=12, max_side=None):
     with atomic_path(path, ".gif") as tmp:
         pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0, optimize=True)
     return Path(path)
-
-
-def write_animation(path, frames, fps=12):
-    """Write frames as .gif or .mp4 depending on the extension."""
-    path = Path(path)
-    if path.suffix.lower() == ".gif":
-        return write_gif(path, frames, fps=fps)
-    if path.suffix.lower() not in (".mp4", ".avi"):
-        raise UserError(f"animation must be .gif or .mp4: {path}")
-    frames = list(frames)
-    h, w = frames[0].shape[:2]
-    from offline.video import VideoWriter
-
-    with VideoWriter(path, fps, (w, h)) as writer:
-        for f in frames:
-            writer.write(f)
-    return path

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from offline import media
 from offline.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,6 @@ def decode(path, start=0.0, duration=None, size=None, stats=None, after=None):
     A packet that does not decode is skipped and counted in ``stats``; decoding goes on."""
     av = _av()
     stats = stats if stats is not None else DecodeStats()
-    from offline.media import resize
 
     with _open(path) as container:
         stream = _video_stream(container, path)
@@ -164,7 +164,7 @@ def decode(path, start=0.0, duration=None, size=None, stats=None, after=None):
             if k:
                 rgb = np.ascontiguousarray(np.rot90(rgb, k))
             if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
-                rgb = resize(rgb, tuple(size))
+                rgb = media.resize(rgb, tuple(size))
             yield DecodedFrame(index, rel, rgb)
             index += 1
 
@@ -271,9 +271,7 @@ class AudioCopy:
 
 
 def _temp_beside(path):
-    from offline.media import _temp_beside as temp
-
-    return temp(path, Path(path).suffix or ".mp4")
+    return media._temp_beside(path, Path(path).suffix or ".mp4")
 
 
 class VideoWriter:
@@ -361,13 +359,11 @@ class VideoWriter:
             self._audio_next = next(self._audio_iter, None)
 
     def write(self, frame_rgb, time=None):
-        from offline.media import resize, to_uint8
-
-        frame = to_uint8(frame_rgb)
+        frame = media.to_uint8(frame_rgb)
         if self._container is None:
             self._open((frame.shape[1], frame.shape[0]))
         if self.size and (frame.shape[1], frame.shape[0]) != self.size:
-            frame = resize(frame, self.size)
+            frame = media.resize(frame, self.size)
         if not self._avi:
             frame = fit_even(frame, self.even)
         av = _av()
@@ -436,12 +432,11 @@ def concat(parts, path, audio=None, faststart=True):
     parts = [str(p) for p in parts]
     if not parts:
         raise ValueError("nothing to join")
-    from offline.media import atomic_path
 
     inputs = [av.open(p) for p in parts]
     count = 0
     try:
-        with atomic_path(path, ".mp4") as tmp:
+        with media.atomic_path(path, ".mp4") as tmp:
             out = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"} if faststart else {})
             v_out = out.add_stream_from_template(inputs[0].streams.video[0])
             a_out = out.add_stream_from_template(audio.stream) if audio else None
@@ -500,3 +495,18 @@ def last_frame(path):
         if last is None:
             return None
         return float(last.pts * stream.time_base), last.to_ndarray(format="rgb24")
+
+
+def write_animation(path, frames, fps=12):
+    """Write frames as .gif or .mp4 depending on the extension."""
+    path = Path(path)
+    if path.suffix.lower() == ".gif":
+        return media.write_gif(path, frames, fps=fps)
+    if path.suffix.lower() not in (".mp4", ".avi"):
+        raise UserError(f"animation must be .gif or .mp4: {path}")
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    with VideoWriter(path, fps, (w, h)) as writer:
+        for f in frames:
+            writer.write(f)
+    return path

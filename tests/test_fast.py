@@ -113,7 +113,7 @@ def test_bad_styles_are_one_line_errors(stylizer, tmp_path):
 # --- training, save and load -----------------------------------------------------------------------
 
 def _batch(size=32, n=2, seed=9):
-    from offline.fast_train import random_warps
+    from offline.losses import random_warps
 
     rng = np.random.default_rng(seed)
     c = rng.uniform(0, 255, (n, size, size, 3)).astype(np.float32)
@@ -152,7 +152,7 @@ def test_the_temporal_term_is_zero_for_an_unmoved_frame():
 
 
 def test_warps_are_small_moves():
-    from offline.fast_train import random_warps
+    from offline.losses import random_warps
 
     w = random_warps(50, np.random.default_rng(0), shift=2.0, degrees=1.0, zoom=0.01, size=128)
     # where the crop's corners come from: never more than ~2 px + what 1 degree and 1% move at 90 px

@@ -312,3 +312,17 @@ def test_a_live_recording_killed_with_sigkill_still_plays(tmp_path):
     frames = list(video.decode(out))
     assert len(frames) >= 20  # every finished one-second fragment plays
     assert video.probe(out).codec == "h264"
+
+
+def test_finished_chunks_without_their_render_json_are_never_joined_to_another_render(tmp_path):
+    from offline.errors import UserError
+    from offline.workfolder import WorkFolder
+
+    store = WorkFolder(tmp_path / "w", {"input": "a.mp4"})
+    store.path(0).write_bytes(b"a's finished chunk")
+    (tmp_path / "w" / "render.json").unlink()  # lost: whose chunk is it?
+    with pytest.raises(UserError, match="missing"):
+        WorkFolder(tmp_path / "w", {"input": "b.mp4"}, resume=True)
+    WorkFolder(tmp_path / "x", {"input": "a.mp4"}).path(0).write_bytes(b"a's finished chunk")
+    with pytest.raises(UserError, match="other settings"):
+        WorkFolder(tmp_path / "x", {"input": "b.mp4"}, resume=True)

@@ -4,7 +4,7 @@
 import click
 import keras
 
-from offline import media
+from offline import media, video
 from offline.backbone import load_backbone
 from offline.commands import outputs
 from offline.errors import UserError
@@ -66,7 +66,7 @@ def _save(output, result, animation=None, fps=10.0):
     media.write_image(output, result.image)
     if animation:
         frames = result.frames + [media.to_uint8(result.image)]
-        media.write_animation(animation, frames, fps=fps)
+        video.write_animation(animation, frames, fps=fps)
     click.echo(f"wrote {output}" + (f" and {animation} ({len(result.frames) + 1} frames)" if animation else ""))
     if result.stopped == "interrupted":  # Ctrl-C or SIGTERM: the render so far is saved, the exit says so
         click.echo("interrupted: the render so far is saved", err=True)
@@ -203,6 +203,6 @@ def invert_cmd(image, layer, sheet, size, alpha_norm, alpha_norm_power, output, 
         media.write_image(output, media.labelled_sheet([cells], col_labels=["original"] + layers))
         click.echo(f"wrote {output}")
         if animation:
-            media.write_animation(animation, results[-1].frames + [media.to_uint8(results[-1].image)], fps=fps)
+            video.write_animation(animation, results[-1].frames + [media.to_uint8(results[-1].image)], fps=fps)
     else:
         _save(output, results[0], animation, fps)
