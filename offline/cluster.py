@@ -33,6 +33,21 @@ def _ray():
     return ray
 
 
+def check_reachable(address, timeout=5.0):
+    """A ``host:port`` cluster address must answer within ``timeout`` seconds: Ray itself retries
+    an unreachable one for minutes before it gives up."""
+    import socket
+
+    host, sep, port = str(address).replace("ray://", "").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address} within {timeout:.0f} s "
+                        f"({e.strerror or type(e).__name__}): is the head node running there?") from None
+
+
 def connect(address=None, num_cpus=None):
     """Join a running cluster (``address``: host:port or "auto") or start a local one."""
     ray = _ray()
@@ -40,6 +55,7 @@ def connect(address=None, num_cpus=None):
         return ray
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address:
+        check_reachable(address)
         kwargs["address"] = address
     elif num_cpus:
         kwargs["num_cpus"] = num_cpus

@@ -326,3 +326,20 @@ def test_finished_chunks_without_their_render_json_are_never_joined_to_another_r
     WorkFolder(tmp_path / "x", {"input": "a.mp4"}).path(0).write_bytes(b"a's finished chunk")
     with pytest.raises(UserError, match="other settings"):
         WorkFolder(tmp_path / "x", {"input": "b.mp4"}, resume=True)
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_within_seconds():
+    import socket
+    import time
+
+    from offline.cluster import check_reachable
+    from offline.errors import UserError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+    t = time.monotonic()
+    with pytest.raises(UserError, match="cannot reach the Ray cluster"):
+        check_reachable(f"127.0.0.1:{port}")
+    assert time.monotonic() - t < 6
+    check_reachable("auto")  # Ray's own lookup: not ours to check
