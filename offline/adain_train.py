@@ -442,8 +442,9 @@ def _train(settings, devices, command=None, log=print):
     checkpoint = Checkpoint(checkpoint_dir, s.checkpoint_every, meta)
     callbacks = [logline, guard, checkpoint, TensorBoardLog(checkpoint_dir / "tensorboard", samples, log_every, first=first)]
     t0 = time.time()
+    stop = _graceful_stop(trainer, log)
     if steps > first:
-        with _graceful_stop(trainer, log):
+        with stop:
             trainer.fit(data, epochs=1, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
     seconds = time.time() - t0
     step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
@@ -496,6 +497,7 @@ def _train(settings, devices, command=None, log=print):
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     media.atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    stop.raise_if_signalled()  # after the artifact: the command exits 130, as interrupted
     return manifest
 
 
@@ -504,10 +506,16 @@ class _graceful_stop:
 
     def __init__(self, trainer, log):
         self.trainer, self.log = trainer, log
+        self.signalled = None
 
     def _handler(self, signum, frame):
         self.log(f"signal {signum}: stopping after this step (checkpoint and artifact follow)")
+        self.signalled = signum
         self.trainer.stop_training = True
+
+    def raise_if_signalled(self):
+        if self.signalled is not None:
+            raise KeyboardInterrupt
 
     def __enter__(self):
         import signal

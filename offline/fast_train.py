@@ -306,8 +306,9 @@ def _train(settings, devices, command=None, log=print):
     callbacks = [logline, guard, checkpoint,
                  TensorBoardLog(checkpoint_dir / "tensorboard", samples, s.log_every, first=first)]
     t0 = time.time()
+    stop = _graceful_stop(trainer, log)
     if s.steps > first:
-        with _graceful_stop(trainer, log):
+        with stop:
             trainer.fit(data, epochs=1, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
     seconds = time.time() - t0
     if guard.tripped:
@@ -349,5 +350,6 @@ def _train(settings, devices, command=None, log=print):
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     artifacts.write_manifest(out, manifest)
+    stop.raise_if_signalled()  # after the artifact: the command exits 130, as interrupted
     return manifest
 

@@ -2,7 +2,8 @@
 
 - TensorFlow's start-up chatter is filtered from stderr (``offline.quiet``);
 - ``KERAS_BACKEND`` names a backend that is installed, or the command stops with one line;
-- exit codes: 0 done, 2 a user error (one line, no traceback), 130 interrupted; SIGTERM is
+- exit codes: 0 done, 2 a user error or an operating-system refusal (a full disk, a read-only
+  folder: one line, no traceback), 130 interrupted; SIGTERM is
   treated like Ctrl-C, so whatever a command saves on Ctrl-C (a render, a checkpoint, a
   recording) it saves on SIGTERM too.
 """
@@ -52,4 +53,7 @@ def console(main):
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except OSError as e:  # a full disk, a read-only folder, a file gone mid-run: one line, not a traceback
+        UserError(f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")).show()
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)

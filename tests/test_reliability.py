@@ -1,0 +1,41 @@
+"""What a command does when the world misbehaves: a full disk, a signal mid-training."""
+
+import errno
+
+import click
+import pytest
+
+from offline.commands.entry import console
+
+
+def _run(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        console(command)
+    return e.value.code, capsys.readouterr().err
+
+
+def test_a_full_disk_or_a_read_only_folder_is_one_line_and_exit_2(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["offline"])
+    for error in (OSError(errno.ENOSPC, "No space left on device", "/data/out/model.keras"),
+                  PermissionError(errno.EACCES, "Permission denied", "/ro/w")):
+        @click.command()
+        def command():
+            raise error
+
+        code, err = _run(command, capsys)
+        assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert error.strerror in err and error.filename in err
+
+
+def test_a_signal_during_training_saves_then_exits_as_interrupted():
+    from offline.adain_train import _graceful_stop
+
+    class Trainer:
+        stop_training = False
+
+    stop = _graceful_stop(Trainer(), log=lambda *_: None)
+    stop.raise_if_signalled()  # nothing happened: nothing raised
+    stop._handler(15, None)
+    assert stop.trainer.stop_training  # fit stops after this step; the artifact is written, then:
+    with pytest.raises(KeyboardInterrupt):  # the console turns this into exit 130
+        stop.raise_if_signalled()
