@@ -142,6 +142,9 @@ def test_train_resumes_and_refuses_a_run_of_another_kind(trained_dcgan):
     out, data = trained_dcgan
     args = ["gan", "train", "--kind", "dcgan", "--latent", 8, "--epochs", 3, "--batch", 64, "--data-dir", data,
             "--out", out]
+    res = CliRunner().invoke(main, [str(a) for a in args])  # a finished model: never replaced silently
+    assert res.exit_code == 2 and "finished model" in res.output and "--epochs" not in res.output
+    args.append("--resume")
     res = CliRunner().invoke(main, [str(a) for a in args])
     assert res.exit_code == 0, res.output
     m = json.loads((out / "manifest.json").read_text())
@@ -151,6 +154,8 @@ def test_train_resumes_and_refuses_a_run_of_another_kind(trained_dcgan):
     args[3] = "vaegan"
     res = CliRunner().invoke(main, [str(a) for a in args])
     assert res.exit_code == 2 and "holds a dcgan run" in res.output
+    res = CliRunner().invoke(main, [str(a) for a in args[:-1]])  # without --resume: the difference is named
+    assert res.exit_code == 2 and "--kind 'vaegan' (was 'dcgan')" in res.output  # (the --resume run stored its options)
 
 
 @pytest.mark.slow

@@ -39,3 +39,25 @@ def test_a_signal_during_training_saves_then_exits_as_interrupted():
     assert stop.trainer.stop_training  # fit stops after this step; the artifact is written, then:
     with pytest.raises(KeyboardInterrupt):  # the console turns this into exit 130
         stop.raise_if_signalled()
+
+
+def test_one_rule_for_every_training_folder(tmp_path):
+    from offline.commands.outputs import training_folder
+    from offline.errors import UserError
+
+    out = tmp_path / "model"
+    options = {"model": "cnn", "epochs": 8, "batch_size": 128}
+    training_folder(out, options, resume=False, force=False)  # new: trains
+    (out / "checkpoints").mkdir()
+    with pytest.raises(UserError, match="unfinished run: --resume to continue it, --force"):
+        training_folder(out, options, resume=False, force=False)
+    (out / "manifest.json").write_text("{}")
+    with pytest.raises(UserError, match=r"finished model trained with other options \(--model 'mlp' \(was 'cnn'\)\)"):
+        training_folder(out, {**options, "model": "mlp", "epochs": 1}, resume=False, force=False)
+    assert training_folder(out, {**options, "epochs": 12}, resume=True, force=False) == ""  # more epochs: fine
+    with pytest.raises(UserError, match="one of them"):
+        training_folder(out, options, resume=True, force=True)
+    training_folder(out, {**options, "model": "mlp"}, resume=False, force=True)
+    assert not (out / "checkpoints").exists()  # started over
+    with pytest.raises(UserError, match="nothing to continue"):
+        training_folder(tmp_path / "empty", options, resume=True, force=False)

@@ -39,9 +39,11 @@ def test_train_writes_manifold_gif_interpolation_and_resumes(tiny_dataset, tmp_p
     fresh(np.zeros((1, 28, 28, 1), np.float32))
     fresh.load_weights(out / "vae.weights.h5")
     assert np.array_equal(vae.manifold(fresh.decoder), media.read_image(out / "manifold.png")[..., 0])
-    # two more epochs continue from the checkpoint
+    # the finished model is not replaced by running again; two more epochs continue it with --resume
     args[-3] = 4
     res = CliRunner().invoke(main, [str(a) for a in args])
+    assert res.exit_code == 2 and "--resume" in res.output
+    res = CliRunner().invoke(main, [str(a) for a in args] + ["--resume"])
     assert res.exit_code == 0, res.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["resumed"] and m["epochs_run_this_invocation"] == 2

@@ -3,7 +3,11 @@
 import shlex
 import sys
 
+from pathlib import Path
+
 import click
+
+from offline.commands import outputs
 
 from offline.ae import KINDS, AESettings
 
@@ -32,11 +36,13 @@ def cli():
 @click.option("--probe-epochs", type=click.IntRange(1), default=_A.probe_epochs, show_default=True,
               help="Epochs of the linear probe on the frozen codes.")
 @click.option("--out", type=click.Path(file_okay=False), default=_A.out, show_default=True,
-              help="Parent folder: OUT/KIND gets weights, manifest and pictures; rerun to resume.")
+              help="Parent folder: OUT/KIND gets weights, manifest and pictures; --resume continues it.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Fashion-MNIST IDX files [Debian's, else download].")
 @click.option("--seed", type=int, default=_A.seed, show_default=True)
-def train_cmd(**options):
+@outputs.resume_options
+def train_cmd(resume, force, **options):
     """Train one autoencoder, then a linear probe on its codes."""
+    outputs.training_folder(str(Path(options["out"]) / options["kind"]), options, resume, force)
     from offline.ae import train
 
     command = "offline " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None

@@ -31,7 +31,7 @@ def cli():
 @click.option("--epochs", default=8, show_default=True, type=click.IntRange(1))
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--out", "out_dir", default="runs/fashion", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for checkpoints, model.keras and manifest.json; rerun to resume.")
+              help="Folder for checkpoints, model.keras and manifest.json (--resume continues it).")
 @click.option("--logdir", default=None, type=click.Path(file_okay=False), help="TensorBoard log folder.")
 @click.option("--data-dir", default=None, type=click.Path(), help=f"IDX files [default: {DEFAULT_DATA_DIR}, else download].")
 @click.option("--patience", default=3, show_default=True, type=click.IntRange(1), help="Early-stopping patience (epochs).")
@@ -40,9 +40,13 @@ def cli():
               help="bf16 mixed precision trains faster on CPUs with AMX/AVX512-BF16 and on GPUs; export is fp32.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @outputs.devices_option()
+@outputs.resume_options
 def train_cmd(model_name, epochs, batch_size, out_dir, logdir, data_dir, patience, learning_rate, precision, seed,
-              devices):
-    """Train a classifier; interrupting and rerunning the same command resumes it."""
+              devices, resume, force):
+    """Train a classifier; after an interruption --resume continues it."""
+    outputs.training_folder(out_dir, {"model": model_name, "batch_size": batch_size, "patience": patience,
+                                      "learning_rate": learning_rate, "precision": precision, "seed": seed,
+                                      "epochs": epochs}, resume, force, finished=("manifest.json", "model.keras"))
     command = "offline " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     manifest = train(model_name, epochs, out_dir, logdir, data_dir, batch_size, patience, seed,
                      learning_rate=learning_rate, command=command, precision=precision, log=click.echo,

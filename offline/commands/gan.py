@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from offline.commands import outputs
+
 from offline.commands.outputs import IMAGE, OutputFile, OutputFolder
 from offline.errors import UserError
 from offline.gan import KINDS, GANSettings
@@ -40,11 +42,13 @@ def cli():
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Time budget: stop at the last epoch that ends within it.")
 @click.option("--out", type=OutputFolder(), default=_G.out, show_default=True,
-              help="Folder for weights, manifest, samples.png/.gif, interpolation.png; rerun to resume.")
+              help="Folder for weights, manifest, samples.png/.gif, interpolation.png; --resume continues it.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Fashion-MNIST IDX files [Debian's, else download].")
 @click.option("--seed", type=int, default=_G.seed, show_default=True)
-def train_cmd(**options):
-    """Train a GAN; interrupting and rerunning the same command resumes it."""
+@outputs.resume_options
+def train_cmd(resume, force, **options):
+    """Train a GAN; after an interruption --resume continues it."""
+    outputs.training_folder(options["out"], options, resume, force)
     from offline.gan import train
 
     command = "offline " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None

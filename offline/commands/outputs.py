@@ -7,7 +7,10 @@ loads, so a mistake costs seconds, not a render):
 - an output is never one of the command's inputs (``check_not_inputs``);
 - models, presets and checkpoints are replaced only with ``--force`` or continued with
   ``--resume`` (``check_replaceable``); images, sheets and videos a command renders are replaced,
-  as a render is replaced by running it again.
+  as a render is replaced by running it again;
+- every ``train`` command follows one rule for its folder (``training_folder``): a finished model
+  or an unfinished run there is continued only with ``--resume`` and replaced only with
+  ``--force``; the error names the options that differ from the run stored there.
 
 Errors are ``UserError``: one line, exit code 2.
 """
@@ -151,6 +154,66 @@ def devices_option(default="1"):
                         help="Train data-parallel on N devices (GPUs; 'all': every one), the batch split over them.")
 
 
+OPTIONS_FILE = "options.json"  # the command line's options of the run in a training folder
+# options that may change between a run and its --resume (how long, how it is logged, where data is)
+_CONTINUE_FREELY = {"epochs", "steps", "minutes", "resume", "force", "log_every", "checkpoint_every", "workers",
+                    "devices", "data_dir", "weights_dir", "weights", "checkpoint_dir", "logdir"}
+
+
+def resume_options(f):
+    """--resume and --force for a training command (``training_folder`` applies them)."""
+    f = click.option("--force", is_flag=True, help="Start over, replacing the model or run in the folder.")(f)
+    return click.option("--resume", is_flag=True, help="Continue the run in the folder (its checkpoint).")(f)
+
+
+def _differences(old, new):
+    """'--model mlp (was cnn), ...' for the options that differ (those a resume may change aside)."""
+    keys = sorted(k for k in set(old) | set(new) if k not in _CONTINUE_FREELY and old.get(k) != new.get(k))
+    return ", ".join(f"--{k.replace('_', '-')} {new.get(k)!r} (was {old.get(k)!r})" for k in keys)
+
+
+def training_folder(out, options, resume, force, finished=("manifest.json",), checkpoints=("checkpoints",)):
+    """The one rule for a training command's folder ``out``: empty or new, train; holding a
+    finished model (any of ``finished``) or an unfinished run (any of ``checkpoints``, files or
+    folders inside ``out``, or absolute paths), continue it with ``resume`` or start over with
+    ``force`` (the checkpoints are removed); otherwise a UserError naming the options that differ
+    from the stored run's. A run that starts writes its options as ``out/options.json`` for the
+    next one to compare with (a --resume keeps those of the run it continues)."""
+    import json
+    import shutil
+
+    from offline.media import atomic_write_text
+
+    if resume and force:
+        raise UserError("--resume continues the run, --force starts it over: pass one of them")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file")
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}
+    options = json.loads(json.dumps(options, default=str))
+    done = [out / f for f in finished if (out / f).exists()]
+    started = [out / c for c in checkpoints if (out / c).exists()]
+    stored = out / OPTIONS_FILE
+    try:
+        old = json.loads(stored.read_text()) if stored.is_file() else None
+    except (OSError, ValueError):
+        old = None
+    differs = _differences(old, options) if isinstance(old, dict) else ""
+    if (done or started) and not (resume or force):
+        what = "a finished model" if done else "an unfinished run"
+        raise UserError(f"{out} holds {what}" + (f" trained with other options ({differs})" if differs else "")
+                        + ": --resume to continue it, --force to start over")
+    if resume and not (done or started):
+        raise UserError(f"--resume: nothing to continue in {out} (no checkpoint, no model)")
+    if force:
+        for c in started:
+            shutil.rmtree(c) if c.is_dir() else c.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume or old is None:  # a run's options are those it started with
+        atomic_write_text(stored, json.dumps(options, indent=1, sort_keys=True))
+    return differs
+
+
 def training_run_options(defaults):
     """The options every training command shares (where it writes, checkpoints, logging, weights,
     held-out images, seed), with defaults from its settings dataclass (``defaults``)."""
@@ -189,9 +252,8 @@ def training_run(settings_class, group, options):
     settings = settings_class(**{**options, "weights_dir": options.get("weights_dir") or "",
                                  "checkpoint_dir": options.get("checkpoint_dir") or "",
                                  "exclude": tuple(options.get("exclude", ()))})
-    if not settings.resume:
-        check_replaceable(settings.checkpoint_path, force, "checkpoint", marker="state.json", resumable=True)
-        check_replaceable(settings.out, force, "model", resumable=True)
+    training_folder(settings.out, options, settings.resume, force,
+                    checkpoints=(Path(settings.checkpoint_path).resolve() / "state.json",))
     command = f"offline {group} " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("train"):]) \
         if "train" in sys.argv else None
     return settings, command

@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from offline.commands import outputs
+
 from offline.errors import UserError
 from offline.vae import VAESettings
 
@@ -32,11 +34,13 @@ def cli():
 @click.option("--kl-weight", type=click.FloatRange(0), default=_V.kl_weight, show_default=True,
               help="Weight of the KL term (1: the VAE; more: a smoother, blurrier space, beta-VAE).")
 @click.option("--out", type=click.Path(), default=_V.out, show_default=True,
-              help="Folder for weights, manifest, manifold.png/.gif, interpolation.png; rerun to resume.")
+              help="Folder for weights, manifest, manifold.png/.gif, interpolation.png; --resume continues it.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Fashion-MNIST IDX files [Debian's, else download].")
 @click.option("--seed", type=int, default=_V.seed, show_default=True)
-def train_cmd(**options):
-    """Train the VAE; interrupting and rerunning the same command resumes it."""
+@outputs.resume_options
+def train_cmd(resume, force, **options):
+    """Train the VAE; after an interruption --resume continues it."""
+    outputs.training_folder(options["out"], options, resume, force)
     from pathlib import Path
 
     from offline.vae import train
