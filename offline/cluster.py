@@ -182,8 +182,8 @@ def render_on_ray(settings, output, work=None, resume=False, fresh=False, addres
     settings_json = s.to_json()
     actors = [Actor.remote(settings_json, weights_dir) for _ in range(workers)]
     times_ref = ray.put(times)
-    bar = Progress(len(times), unit="frame").start(["fps"]) if progress else None
     done_frames = sum(min(len(times), (k + 1) * s.chunk_frames) - k * s.chunk_frames for k in range(count) if k not in todo)
+    bar = Progress(len(times), unit="frame").start(done=done_frames) if progress else None
     t0, rendered, warmed = time.perf_counter(), 0, 0
     started, running, last = set(), {}, {}
 
@@ -209,7 +209,7 @@ def render_on_ray(settings, output, work=None, resume=False, fresh=False, addres
             done_frames += written
             rendered, warmed = rendered + written, warmed + warm
             if bar:
-                bar.update(done_frames, [("fps", rendered / max(1e-9, time.perf_counter() - t0))])
+                bar.update(done_frames)
             submit(actor)
     except BaseException:
         for ref in running:

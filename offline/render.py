@@ -80,17 +80,6 @@ class RenderReport:
         return "; ".join(parts)
 
 
-class _Bar:
-    """The progress bar in frames, with the render's own frames per second."""
-
-    def __init__(self, total, first):
-        self.bar = Progress(total, unit="frame")
-        self.t0, self.first = time.perf_counter(), first
-
-    def __call__(self, done):
-        self.bar.update(done, [("fps", (done - self.first) / max(1e-9, time.perf_counter() - self.t0))])
-
-
 def render(settings, effect, output, work=None, resume=False, fresh=False, log=print, progress=True):
     """Render ``settings.input`` through ``effect`` (an ``offline.effects.Effect``-like object:
     ``__call__(rgb) -> rgb``, optional ``prime(source, output)``) into ``output`` (.mp4).
@@ -117,7 +106,7 @@ def render(settings, effect, output, work=None, resume=False, fresh=False, log=p
                 effect.prime(source.rgb, last[1])
         log(f"resuming after {done_chunks} finished chunk(s), {first} frames ({store.folder})")
     stats = video.DecodeStats()
-    bar = _Bar(total, first) if progress else None
+    bar = Progress(total, unit="frame").start(done=first) if progress else None  # rate: the recent frames/s
     n, t0 = first, time.perf_counter()
     frames = _Prefetch(video.decode(s.input, s.start, s.duration, s.size, stats, after=after))
     encoder = _ChunkEncoder(store, s, info, first)

@@ -61,3 +61,23 @@ def test_one_rule_for_every_training_folder(tmp_path):
     assert not (out / "checkpoints").exists()  # started over
     with pytest.raises(UserError, match="nothing to continue"):
         training_folder(tmp_path / "empty", options, resume=True, force=False)
+
+
+def test_progress_in_a_log_is_plain_periodic_lines_with_the_recent_rate():
+    import io
+
+    from offline.progress import Progress
+
+    t = [0.0]
+    log = io.StringIO()  # not a terminal
+    bar = Progress(1000, unit="frame", stream=log, clock=lambda: t[0])
+    bar.update(1)  # the first frame after a 30 s warm-up ...
+    t[0] = 30.0
+    for n in range(2, 1001):  # ... then 20 frames a second
+        t[0] += 0.05
+        bar.update(n)
+    lines = log.getvalue().splitlines()
+    assert "\x1b" not in log.getvalue() and "\r" not in log.getvalue()
+    assert 8 <= len(lines) <= 14  # one every 5 s of 50 s, and the last
+    assert lines[-1] == "1000/1000  100%  20 frame/s"
+    assert "ETA 0:" in lines[-3]
