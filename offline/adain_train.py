@@ -217,19 +217,41 @@ class PairDataset(keras.utils.PyDataset):
 
 # --- checkpoints -----------------------------------------------------------------------------------
 
+def _sha256(path):
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def save_checkpoint(trainer, folder, extra=None):
-    """The trained part's weights (``trainer.network``) + optimizer variables + a small JSON, each
-    written then renamed."""
+    """The trained part's weights (``trainer.network``) + optimizer variables under names that
+    carry the step, then ``state.json`` naming them with their sizes and checksums, written last
+    and atomically: until it is replaced the previous checkpoint's files stay, so a crash or a
+    full disk mid-save leaves the last good checkpoint whole (and a torn file is never trusted)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with media.atomic_path(folder / trainer.weights_name, ".weights.h5") as tmp:
+    step = int(ops.convert_to_numpy(trainer.optimizer.iterations))
+    files = {"weights": f"step{step:07d}.{trainer.weights_name}", "optimizer": f"step{step:07d}.optimizer.npz"}
+    with media.atomic_path(folder / files["weights"], ".weights.h5") as tmp:
         trainer.network.save_weights(tmp)
     opt = {f"v{i}": ops.convert_to_numpy(v) for i, v in enumerate(trainer.optimizer.variables)}
-    with media.atomic_path(folder / "optimizer.npz") as tmp:
+    with media.atomic_path(folder / files["optimizer"]) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **opt)
-    state = {"step": int(ops.convert_to_numpy(trainer.optimizer.iterations)), "time": time.time(), **(extra or {})}
+            f.flush()
+            os.fsync(f.fileno())
+    check = {k: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for k, name in files.items()}
+    state = {"step": step, "time": time.time(), **(extra or {}), "files": files, "check": check}
     media.atomic_write_text(folder / "state.json", json.dumps(state, indent=1))
+    for old in folder.glob("step*.*"):  # the previous checkpoints' files (and the names before these)
+        if old.name not in files.values():
+            old.unlink(missing_ok=True)
+    for legacy in (trainer.weights_name, "optimizer.npz"):
+        (folder / legacy).unlink(missing_ok=True)
     return state
 
 
@@ -244,13 +266,19 @@ def load_checkpoint(trainer, folder):
         state = json.loads((folder / "state.json").read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"cannot resume: corrupt {folder / 'state.json'} ({type(e).__name__}); delete {folder} to start over") from None
-    artifacts.load_weights(trainer.network, folder / trainer.weights_name)
+    files = state.get("files") or {"weights": trainer.weights_name, "optimizer": "optimizer.npz"}  # older checkpoints
+    for key, expected in (state.get("check") or {}).items():
+        path = folder / files[key]
+        if not path.is_file() or path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise UserError(f"cannot resume: {path} is missing or not what the checkpoint wrote (a crash or a full "
+                            f"disk while saving?); restore it, or --force to start over") from None
+    artifacts.load_weights(trainer.network, folder / files["weights"])
     trainer.optimizer.build(trainer.trainable_variables)
     try:
-        with np.load(folder / "optimizer.npz") as data:
+        with np.load(folder / files["optimizer"]) as data:
             values = [data[f"v{i}"] for i in range(len(data.files))]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"cannot resume: corrupt {folder / 'optimizer.npz'} ({type(e).__name__}); delete {folder} to start over") from None
+        raise UserError(f"cannot resume: corrupt {folder / files['optimizer']} ({type(e).__name__}); delete {folder} to start over") from None
     if len(values) != len(trainer.optimizer.variables) or any(
             tuple(v.shape) != tuple(a.shape) for v, a in zip(trainer.optimizer.variables, values)):
         raise UserError(f"cannot resume: optimizer state in {folder} does not match this model")

@@ -75,3 +75,31 @@ def _tiny(tmp_path):
         write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)).astype(np.uint8))
         write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
     return folder
+
+
+def test_a_checkpoint_is_verified_and_a_full_disk_mid_save_keeps_the_last_good_one(tmp_path, monkeypatch):
+    import errno
+    import json
+
+    from offline import adain_train
+    from offline.adain_train import load_checkpoint, make_trainer, save_checkpoint
+
+    trainer = make_trainer("relu3_1", weights=None)
+    trainer.optimizer.build(trainer.trainable_variables)
+    good = save_checkpoint(trainer, tmp_path, {"note": "good"})
+    trainer.optimizer.iterations.assign(7)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(adain_train.np, "savez", full_disk)
+    with pytest.raises(OSError):
+        save_checkpoint(trainer, tmp_path, {"note": "never"})
+    monkeypatch.undo()
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["note"] == "good" and state["files"] == good["files"]
+    assert load_checkpoint(make_trainer("relu3_1", weights=None), tmp_path)["step"] == 0
+    weights = tmp_path / good["files"]["weights"]
+    weights.write_bytes(weights.read_bytes()[:-100])  # torn
+    with pytest.raises(UserError, match="not what the checkpoint wrote"):
+        load_checkpoint(make_trainer("relu3_1", weights=None), tmp_path)
