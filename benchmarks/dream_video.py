@@ -2,9 +2,9 @@
 changes from one frame to the next once aligned with the source's optical flow. Lower is steadier;
 flicker and ghosting raise it. Also prints the dream strength (mean |output - source|).
 
-    for m in flow noflow indep; do ...; done   # render with: (default) | --no-flow | --blend 0
+    for m in flow noflow indep; do ...; done   # render with: (default) | --no-flow | --carry 0
     offline dream-video ../shared/data/video/bunny.mp4 -o /tmp/v_flow.mp4 --max-frames 48 --size 320x180 \\
-        --model mobilenet --width 0.75
+        --backbone mobilenet --backbone-width 0.75
     python benchmarks/dream_video.py ../shared/data/video/bunny.mp4 /tmp/v_flow.mp4 /tmp/v_noflow.mp4 /tmp/v_indep.mp4
 """
 

@@ -75,7 +75,7 @@ def main():
     Examples:
       offline fashion train --model cnn --out trained/fashion_mnist
       offline gatys photo.jpg painting.jpg -o styled.png
-      offline dream photo.jpg -o dream.png --model mobilenet --width 0.75
+      offline dream photo.jpg -o dream.png --backbone mobilenet --backbone-width 0.75
       offline adain stylize photo.jpg --style la_muse -o styled.png
 
     Pretrained weights: --weights imagenet (Keras download), a .h5 file, or a folder of weight

@@ -2,10 +2,10 @@
 (``offline dream-video``), on top of the gradient-ascent engine in :mod:`offline.ascent`.
 
     offline dream photo.jpg -o dream.png                                    # InceptionV3, mixed3 + mixed5
-    offline dream photo.jpg -o dream.png --model mobilenet --width 0.75     # MobileNet, conv_pw_7 + conv_pw_11
-    offline dream photo.jpg -o dog.png --model mobilenet --width 0.75 --class 207
-    offline zoom --noise --size 640x360 -o zoom.mp4 --frames 240 --model mobilenet --width 0.75
-    offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
+    offline dream photo.jpg -o dream.png --backbone mobilenet --backbone-width 0.75     # MobileNet, conv_pw_7 + conv_pw_11
+    offline dream photo.jpg -o dog.png --backbone mobilenet --backbone-width 0.75 --class 207
+    offline zoom --noise --size 640x360 -o zoom.mp4 --frames 240 --backbone mobilenet --backbone-width 0.75
+    offline dream-video in.mp4 -o out.mp4 --backbone mobilenet --backbone-width 0.75 --carry 0.5
 
 Layers that dream well (low layers paint textures and strokes, high layers eyes, fur, animal faces):
 - InceptionV3 (the TF tutorial): ``mixed3:1.0,mixed5:1.5``; lower: mixed0..mixed2; higher: mixed6..mixed10.
@@ -88,7 +88,7 @@ def build_ascents(entries, model="inception_v3", width=1.0, weights="imagenet", 
                                  weights_dir=weights_dir)
         except UserError as e:
             if key == DEFAULT_BACKBONE and str(weights).lower() not in ("none", "random"):
-                e.message += "; to dream without them: --model mobilenet --width 0.75 (or --weights none)"
+                e.message += "; to dream without them: --backbone mobilenet --backbone-width 0.75 (or --weights none)"
             raise
 
     features = load(needed, False) if needed else None

@@ -67,25 +67,51 @@ def parse_weighted_list(text, default_weight=1.0):
     return out
 
 
-def width_option(default=1.0, flag="--width", old="--alpha", dest="width"):
-    """MobileNet's width multiplier as ``--width`` (``--alpha`` means the content-style trade-off in
-    adain and realtime). The old spelling still works, with a deprecation message."""
+def renamed(old, new, dest, meaning="", type=None):
+    """Keep ``old``, the spelling of an option before it became ``new``, working for now: hidden,
+    its value goes to ``dest`` with a one-line deprecation notice on stderr."""
+    key = "deprecated_" + old.lstrip("-").replace("-", "_")
+
     def decorate(f):
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
-            deprecated = kwargs.pop("deprecated_width", None)
-            if deprecated is not None:
-                click.echo(f"warning: {old} for the MobileNet width is deprecated; use {flag} "
-                           f"({old} is the content-style trade-off in adain and realtime)", err=True)
+            value = kwargs.pop(key, None)
+            if value is not None:
+                click.echo(f"warning: {old} is deprecated; use {new}" + (f" ({meaning})" if meaning else ""), err=True)
                 if kwargs.get(dest) is None:
-                    kwargs[dest] = deprecated
+                    kwargs[dest] = value
+            return f(*args, **kwargs)
+
+        return click.option(old, key, type=type, default=None, hidden=True)(wrapper)
+    return decorate
+
+
+def with_default(dest, default):
+    """Fill ``dest`` with ``default`` when neither its option nor a renamed one gave it."""
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
             if kwargs.get(dest) is None:
                 kwargs[dest] = default
             return f(*args, **kwargs)
+        return wrapper
+    return decorate
 
-        wrapper = click.option(old, "deprecated_width", type=float, default=None, hidden=True)(wrapper)
-        return click.option(flag, dest, type=float, default=None,
-                            help=f"MobileNet width multiplier: 0.25, 0.5, 0.75 or 1.0  [default: {default}]")(wrapper)
+
+def backbone_options(default="vgg19", width=1.0, choices="vgg19, vgg16, inception_v3, mobilenet"):
+    """The feature network of a command (``--backbone``) and MobileNet's width multiplier
+    (``--backbone-width``): one spelling in every command. ``--model`` is a trained folder
+    elsewhere, ``--width`` and ``--alpha`` had other meanings: the old spellings still work here
+    with a notice. The values arrive as ``model`` and ``width``."""
+    def decorate(f):
+        f = with_default("width", width)(with_default("model", default)(f))
+        f = renamed("--alpha", "--backbone-width", "width", "--alpha is the content-style trade-off", float)(f)
+        f = renamed("--width", "--backbone-width", "width", type=float)(f)
+        f = renamed("--model", "--backbone", "model", "--model names a trained folder")(f)
+        f = click.option("--backbone-width", "width", type=float, default=None,
+                         help=f"MobileNet width multiplier: 0.25, 0.5, 0.75 or 1.0  [default: {width}]")(f)
+        return click.option("--backbone", "model", default=None,
+                            help=f"Feature network: {choices}  [default: {default}]")(f)
     return decorate
 
 

@@ -13,7 +13,7 @@ from offline.cli import main
 from offline.media import write_image
 from offline.video import VideoWriter
 
-TINY = ["--model", "mobilenet", "--width", "0.25", "--weights", "none", "--steps", "1", "--octaves", "1",
+TINY = ["--backbone", "mobilenet", "--backbone-width", "0.25", "--weights", "none", "--steps", "1", "--octaves", "1",
         "--layers", "conv_pw_2_relu"]
 
 
@@ -167,7 +167,7 @@ def test_dream_video_keeps_frame_count_size_and_fps(tmp_path):
         for i in range(4):
             w.write(scene[:, 2 * i : 2 * i + 64])
     out = tmp_path / "out.mp4"
-    res = run("dream-video", src, "-o", out, *TINY, "--blend", 0.5)
+    res = run("dream-video", src, "-o", out, *TINY, "--carry", 0.5)
     assert res.exit_code == 0, res.output
     cap = cv2.VideoCapture(str(out))
     n = 0
@@ -194,12 +194,12 @@ def test_dream_video_keeps_frame_count_size_and_fps(tmp_path):
     ["zoom", "{photo}", "-o", "{tmp}/z.mkv"],
     ["zoom", "{photo}", "-o", "{tmp}/z.mp4", "--frames", "0"],
     ["dream-video", "{tmp}/missing.mp4", "-o", "{tmp}/v.mp4"],
-    ["dream-video", "{photo}", "-o", "{tmp}/v.mp4", "--blend", "1.5"],
+    ["dream-video", "{photo}", "-o", "{tmp}/v.mp4", "--carry", "1.5"],
 ])
 def test_bad_inputs_exit_2(args, photo, tmp_path):
     args = [a.format(tmp=tmp_path, photo=photo) for a in args]
     extra = [] if "--weights" in args else ["--weights", "none"]
-    res = run(*args, "--model", "mobilenet", "--width", "0.25", *extra)
+    res = run(*args, "--backbone", "mobilenet", "--backbone-width", "0.25", *extra)
     assert res.exit_code == 2, res.output
     assert res.output.strip().splitlines()[-1].startswith("Error")
     assert "Traceback" not in res.output
@@ -237,4 +237,5 @@ def test_the_old_alpha_spelling_of_the_width_still_works_and_says_so(tmp_path):
             "--weights", "none", "--steps", "1", "--octaves", "1"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
-    assert "--alpha for the MobileNet width is deprecated; use --width" in r.output
+    assert "--alpha is deprecated; use --backbone-width" in r.output
+    assert "--model is deprecated; use --backbone" in r.output  # the old spellings still work, and say so

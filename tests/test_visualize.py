@@ -98,7 +98,7 @@ def test_saliency_command_layer_channel(photo, method):
 
 def test_saliency_command_class_through_the_top(photo):
     out = photo / "sal_class.png"
-    r = _run("saliency", photo / "photo.png", "--class", "3", "--model", "mobilenet", "--width", "0.25",
+    r = _run("saliency", photo / "photo.png", "--class", "3", "--backbone", "mobilenet", "--backbone-width", "0.25",
              "-o", out, "--weights", "none")
     assert r.exit_code == 0, r.output
     assert "class 3" in r.output and media.read_image(out).shape == (32, 40, 3)

@@ -8,6 +8,7 @@ import click
 from offline.commands import outputs
 from offline.cppn import PainterSettings
 from offline.errors import UserError
+from offline.options import renamed, with_default
 
 _P = PainterSettings()
 
@@ -27,7 +28,9 @@ _P = PainterSettings()
 @click.option("--size", type=click.IntRange(8, 512), default=_P.size, show_default=True,
               help="Longer side the images are learned at.")
 @click.option("--hidden", type=click.IntRange(1, 32), default=_P.hidden, show_default=True)
-@click.option("--width", type=click.IntRange(1, 1024), default=_P.width, show_default=True, help="Units per layer.")
+@click.option("--units", "width", type=click.IntRange(1, 1024), default=None, help=f"Units per layer.  [default: {_P.width}]")
+@renamed("--width", "--units", "width", "--backbone-width is MobileNet's width elsewhere", click.IntRange(1, 1024))
+@with_default("width", _P.width)
 @click.option("--epochs", type=click.IntRange(1), default=_P.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_P.batch, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_P.learning_rate,

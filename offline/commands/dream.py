@@ -13,7 +13,7 @@ from offline.dream import (DEFAULT_BACKBONE, FrameStore, ZoomSettings, build_asc
                            cover, make_config, objective_entries, render_zoom)
 from offline.errors import UserError
 from offline.media import read_image, write_gif, write_image
-from offline.options import SIZE, seed_option, weights_options, width_option
+from offline.options import SIZE, backbone_options, renamed, seed_option, weights_options
 from offline.progress import Progress
 from offline.video import VideoWriter
 
@@ -24,8 +24,6 @@ def dream_options(steps, octaves, multiple=False):
 
     def deco(f):
         opts = [
-            click.option("--model", default=DEFAULT_BACKBONE, show_default=True,
-                         help="Backbone: inception_v3, mobilenet, vgg19, vgg16."),
             weights_options,
             click.option("--layers", multiple=multiple, default=None,
                          help=f"Weighted layers, e.g. mixed3:1.0,mixed5:1.5 [default per model]{again}."),
@@ -47,7 +45,7 @@ def dream_options(steps, octaves, multiple=False):
         ]
         for opt in reversed(opts):
             f = opt(f)
-        return width_option()(f)
+        return backbone_options(DEFAULT_BACKBONE, choices="inception_v3, mobilenet, vgg19, vgg16")(f)
 
     return deco
 
@@ -77,8 +75,8 @@ def dream_cmd(image, output, noise, size, max_side, model, width, weights, weigh
     \b
     Examples:
       offline dream photo.jpg -o dream.png
-      offline dream photo.jpg -o dream.png --model mobilenet --width 0.75 --layers conv_pw_3_relu
-      offline dream photo.jpg -o dog.png --model mobilenet --width 0.75 --class 207 --steps 40
+      offline dream photo.jpg -o dream.png --backbone mobilenet --backbone-width 0.75 --layers conv_pw_3_relu
+      offline dream photo.jpg -o dog.png --backbone mobilenet --backbone-width 0.75 --class 207 --steps 40
     """
     outputs.check_not_inputs([output], [image, guide])
     entries = objective_entries(layers, channel, class_index)
@@ -143,7 +141,7 @@ def zoom_cmd(outputs, work, resume, fresh, gif_side, weights_dir, layers, channe
     \b
     Examples:
       offline zoom photo.jpg -o zoom.mp4 --frames 240 --zoom 1.02
-      offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --model mobilenet --width 0.75 \\
+      offline zoom --noise --size 640x360 -o zoom.mp4 -o zoom.gif --backbone mobilenet --backbone-width 0.75 \\
           --layers conv_pw_5_relu --layers conv_pw_11_relu --loop --every 48
     """
     from offline.commands import outputs as policy
@@ -164,8 +162,10 @@ def zoom_cmd(outputs, work, resume, fresh, gif_side, weights_dir, layers, channe
 @click.command("dream-video")
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=outputs.OutputFile((".mp4",)), help="Output video (.mp4).")
-@click.option("--blend", "--carry", "carry", type=float, default=0.5, show_default=True,
-              help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.")
+@click.option("--carry", "carry", type=float, default=None,
+              help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.  "
+                   "[default: 0.5]")
+@renamed("--blend", "--carry", "carry", "--blend is the heat map's opacity in the features effect", float)
 @click.option("--no-flow", is_flag=True, help="Blend without optical-flow warping (to compare).")
 @click.option("--size", type=SIZE, default=None, help="Resize frames to WxH [source size].")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Only the first N frames (previews).")
@@ -183,14 +183,15 @@ def dream_video_cmd(video, output, carry, no_flow, size, max_frames, work, resum
 
     \b
     Example:
-      offline dream-video in.mp4 -o out.mp4 --model mobilenet --width 0.75 --blend 0.5
+      offline dream-video in.mp4 -o out.mp4 --backbone mobilenet --backbone-width 0.75 --carry 0.5
     """
     from offline import video as video_io
     from offline.render import RenderSettings, render
 
     outputs.check_not_inputs([output], [video, guide])
+    carry = 0.5 if carry is None else carry
     if not 0.0 <= carry < 1.0:
-        raise UserError(f"--blend must be in [0, 1), got {carry}")
+        raise UserError(f"--carry must be in [0, 1), got {carry}")
     info = video_io.probe(video)
     dream = dict(layers=layers, channel=channel, class_index=class_index, model=model, width=width,
                  weights=str(weights), guide=guide, octaves=octaves, octave_scale=octave_scale, steps=steps,

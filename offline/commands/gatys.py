@@ -8,7 +8,7 @@ from offline import media, video
 from offline.backbone import load_backbone
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import SIZE, seed_option, weights_options, width_option
+from offline.options import SIZE, backbone_options, seed_option, weights_options
 from offline.gatys import (ADAM_LR, CONTENT_WEIGHT, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, INVERT_SHEET_LAYERS,
                            STYLE_WEIGHT, Objective, invert_features, normalised, read_capped,
                            layer_weights, style_transfer, synthesize_texture)
@@ -43,7 +43,6 @@ def render_options(default_steps):
     def decorate(f):
         for option in reversed([
             click.option("-o", "--output", required=True, type=outputs.OutputFile(outputs.IMAGE), help="Output image (.png/.jpg)."),
-            click.option("--model", default="vgg19", show_default=True, help="Backbone: vgg19, vgg16, inception_v3, mobilenet."),
             click.option("--pool", type=click.Choice(["max", "avg"]), default="max", show_default=True,
                          help="Pooling in the backbone (Gatys et al. prefer avg)."),
             click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True),
@@ -58,7 +57,7 @@ def render_options(default_steps):
             click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
         ]):
             f = option(f)
-        return width_option()(seed_option(weights_options(f)))
+        return backbone_options()(seed_option(weights_options(f)))
     return decorate
 
 

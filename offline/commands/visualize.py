@@ -9,17 +9,15 @@ from offline.commands import outputs
 from offline.backbone import layer_alias, load_backbone
 from offline.errors import UserError
 from offline.gatys import read_capped
-from offline.options import seed_option, weights_options, width_option
+from offline import options
+from offline.options import seed_option, weights_options
 from offline.progress import Progress
 from offline.visualize import (feature_map_sheet, filter_images, gradient_image, layer_kernel, saliency_gradient,
                                saliency_overlay)
 
 
 def backbone_options(f):
-    f = width_option()(f)
-    f = click.option("--model", default="vgg19", show_default=True,
-                     help="Backbone: vgg19, vgg16, inception_v3, mobilenet.")(f)
-    return weights_options(f)
+    return options.backbone_options()(weights_options(f))
 
 
 def output_option(f):
