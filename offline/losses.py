@@ -84,9 +84,10 @@ def lattice_excess(images, periods=(2, 4), around=8):
     at exact spatial frequencies, where photos have no peak, so this is ~0 for natural images and
     grows with the grid; it does not penalise edges or brush strokes at other frequencies.
     Computed on the Hann-windowed grey image with a DFT at the few bins it needs (a matmul), so it
-    is differentiable under every backend. Sides are cropped to multiples of the largest period."""
+    is differentiable under every backend. Sides are cropped to multiples of the largest period.
+    A period may be a fraction (8/3: the third harmonic of an 8-pixel grid)."""
     x = ops.mean(ops.cast(images, "float32"), axis=-1)  # (N, H, W) grey
-    whole = max(periods)
+    whole = int(round(max(periods)))
     h, w = int(x.shape[1]) // whole * whole, int(x.shape[2]) // whole * whole
     x = x[:, :h, :w]
     x = x - ops.mean(x, axis=(1, 2), keepdims=True)
@@ -95,7 +96,7 @@ def lattice_excess(images, periods=(2, 4), around=8):
     for axis, n in ((2, w), (1, h)):
         rows = x if axis == 2 else ops.transpose(x, (0, 2, 1))  # DFT along the last axis
         for period in periods:
-            k = n // period
+            k = int(round(n / period))
             peak_bins = [b for b in (k - 1, k, k + 1) if b <= n // 2]
             side_bins = [b for b in list(range(k - around, k - 1)) + list(range(k + 2, k + around + 1)) if 0 < b <= n // 2]
             bins = np.array(peak_bins + side_bins)

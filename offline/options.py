@@ -37,6 +37,22 @@ class SizeType(click.ParamType):
 SIZE = SizeType()
 
 
+class FloatRange(click.FloatRange):
+    """click's FloatRange, refusing NaN (which passes click's checks: every comparison with it is
+    false) and infinity: a number a show or a render can use."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
+FLOAT = FloatRange()
+
+
 class SizeOrFullType(SizeType):
     """WxH, or 'full' (returned as None)."""
 
@@ -105,10 +121,10 @@ def backbone_options(default="vgg19", width=1.0, choices="vgg19, vgg16, inceptio
     with a notice. The values arrive as ``model`` and ``width``."""
     def decorate(f):
         f = with_default("width", width)(with_default("model", default)(f))
-        f = renamed("--alpha", "--backbone-width", "width", "--alpha is the content-style trade-off", float)(f)
-        f = renamed("--width", "--backbone-width", "width", type=float)(f)
+        f = renamed("--alpha", "--backbone-width", "width", "--alpha is the content-style trade-off", FLOAT)(f)
+        f = renamed("--width", "--backbone-width", "width", type=FLOAT)(f)
         f = renamed("--model", "--backbone", "model", "--model names a trained folder")(f)
-        f = click.option("--backbone-width", "width", type=float, default=None,
+        f = click.option("--backbone-width", "width", type=FLOAT, default=None,
                          help=f"MobileNet width multiplier: 0.25, 0.5, 0.75 or 1.0  [default: {width}]")(f)
         return click.option("--backbone", "model", default=None,
                             help=f"Feature network: {choices}  [default: {default}]")(f)

@@ -9,6 +9,8 @@ import time
 
 import click
 
+from offline.options import FloatRange
+
 from offline.commands import outputs
 from offline.errors import UserError
 from offline.commands.effects import build_effect_from_options as _effect, effect_options, target_fps_option
@@ -56,7 +58,7 @@ def main():
 @click.option("--fullscreen", is_flag=True, help="Start full screen (key f toggles).")
 @click.option("--hud/--no-hud", default=True, show_default=True, help="Overlay FPS, latency, effect and style.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
-@click.option("--cycle", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+@click.option("--cycle", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Next style (features: next layer) every SECONDS.")
 @click.option("--install", is_flag=True,
               help="Installation mode: full screen, --loop, style cycle (default 60 s), hidden cursor, "

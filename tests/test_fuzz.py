@@ -96,9 +96,10 @@ def _invoke(main, args, inputs, monkeypatch):
     return result
 
 
-def _output(out, inputs):
-    """An output name: the inputs' own files are named by their full path (output = input)."""
-    return str(inputs / out) if (inputs / out).exists() else out
+def _output(out, inputs, used=()):
+    """An output name: one of this command's inputs by its full path (output = input, which must be
+    refused); any other name in the work folder (replacing an existing render there is the policy)."""
+    return str(inputs / out) if out in used else out
 
 
 # --- the fast tier: argument and input checks that fail (or finish) before a network loads --------
@@ -120,7 +121,7 @@ def test_realtime_run_and_bench_never_trace_back(inputs, monkeypatch, source, si
 @given(source=st.sampled_from(PATHS), output=OUTPUTS, size=st.one_of(st.none(), SIZES),
        start=st.one_of(st.none(), NUMBERS))
 def test_offline_render_never_traces_back(inputs, monkeypatch, source, output, size, start):
-    args = ["render", str(inputs / source), "-o", _output(output, inputs), "--effect", "none"]
+    args = ["render", str(inputs / source), "-o", _output(output, inputs, [source]), "--effect", "none"]
     args += ["--size", size] if size else []
     args += ["--start", start] if start else []
     _invoke(offline_main, args, inputs, monkeypatch)
@@ -129,7 +130,7 @@ def test_offline_render_never_traces_back(inputs, monkeypatch, source, output, s
 BAD_PATHS = {"truncated.png", "corrupt.jpg", "empty.png", "text.mp4", "folder", "missing.png", "truncated.mp4",
              "clip.mp4", "wide.png"}
 BAD_NUMBERS = {"0", "-1", "nan", "inf", "1e9", "abc", "", "0.5"}
-BAD_OUTPUTS = {"ok.png", "clip.mp4", "folder", "out.txt", "out.mp4"}  # an input, a folder, a wrong kind
+BAD_OUTPUTS = {"out.txt", "out.mp4"}  # a wrong kind for an image (an input as output: see _bad)
 # (command, takes --weights): slots {a}, {b} paths, {out} an output, {n} a number, {size} WxH
 COMMANDS = [
     (["gatys", "{a}", "{b}", "-o", "{out}", "--size", "{n}", "--steps", "{n}"], True),
@@ -159,7 +160,7 @@ def _bad(command, a, b, out, n, size):
         bad_size = True
     return (("{a}" in used and a in BAD_PATHS) or ("{b}" in used and b in BAD_PATHS)
             or ("{n}" in used and n in BAD_NUMBERS) or ("{size}" in used and bad_size)
-            or ("{out}" in used and out in BAD_OUTPUTS))
+            or ("{out}" in used and (out in BAD_OUTPUTS or out in (a, b))))
 
 
 @FAST
@@ -170,7 +171,8 @@ def test_offline_commands_refuse_bad_arguments_in_one_line(inputs, monkeypatch, 
     all-good case would load one and is the slow tier's."""
     command, weights = case
     hypothesis.assume(_bad(command, a, b, out, n, size))
-    values = {"a": str(inputs / a), "b": str(inputs / b), "out": _output(out, inputs), "n": n, "size": size}
+    used = [p for slot, p in (("a", a), ("b", b)) if "{" + slot + "}" in " ".join(command)]
+    values = {"a": str(inputs / a), "b": str(inputs / b), "out": _output(out, inputs, used), "n": n, "size": size}
     args = [part.format(**values) for part in command] + (["--weights", "none"] if weights else [])
     result = _invoke(offline_main, args, inputs, monkeypatch)
     assert result.exit_code == 2, (args, result.output[-500:])
@@ -197,5 +199,5 @@ def test_realtime_with_a_network_never_traces_back(inputs, monkeypatch, source, 
        size=st.sampled_from(["16", "17", "64", "1000000", "8"]), out=OUTPUTS)
 def test_stylize_with_a_network_never_traces_back(inputs, monkeypatch, content, style, size, out):
     args = ["adain", "stylize", str(inputs / content), "--style", style if style == "la_muse" else str(inputs / style),
-            "-o", _output(out, inputs), "--size", size, "--model", "random:fast", "--weights", "none"]
+            "-o", _output(out, inputs, [content, style]), "--size", size, "--model", "random:fast", "--weights", "none"]
     _invoke(offline_main, args, inputs, monkeypatch)

@@ -81,3 +81,13 @@ def test_progress_in_a_log_is_plain_periodic_lines_with_the_recent_rate():
     assert 8 <= len(lines) <= 14  # one every 5 s of 50 s, and the last
     assert lines[-1] == "1000/1000  100%  20 frame/s"
     assert "ETA 0:" in lines[-3]
+
+
+def test_numbers_that_are_not_numbers_are_refused_at_the_door():
+    from click.testing import CliRunner
+
+    from realtime.cli import main
+
+    for flag, value in (("--fps", "nan"), ("--fps", "inf"), ("--alpha", "nan"), ("--smooth", "nan")):
+        r = CliRunner().invoke(main, ["run", "--source", "demo", "--effect", "none", "--no-display", flag, value])
+        assert r.exit_code == 2 and "not a finite number" in r.output, (flag, value, r.output)

@@ -14,7 +14,7 @@ from offline.adain import DEPTHS
 from offline.adain_train import AdaINTrainSettings
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import PRECISION, SIZE, weights_options
+from offline.options import FLOAT, FloatRange, PRECISION, SIZE, weights_options
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
@@ -40,14 +40,14 @@ _train = AdaINTrainSettings()  # the one source of the defaults
 @click.option("--steps", type=click.IntRange(1), default=_train.steps, show_default=True, help="Total optimizer steps.")
 @click.option("--batch", type=click.IntRange(1), default=_train.batch, show_default=True, help="Batch size (paper: 8).")
 @click.option("--size", type=click.IntRange(16), default=_train.size, show_default=True, help="Crop size (paper: 256).")
-@click.option("--style-weight", type=float, default=_train.style_weight, show_default=True, help="Style loss weight.")
-@click.option("--tv-weight", type=click.FloatRange(0), default=_train.tv_weight, show_default=True,
+@click.option("--style-weight", type=FLOAT, default=_train.style_weight, show_default=True, help="Style loss weight.")
+@click.option("--tv-weight", type=FloatRange(0), default=_train.tv_weight, show_default=True,
               help="Total-variation weight on the output (0: the paper's loss); smooths the output.")
-@click.option("--lattice-weight", type=click.FloatRange(0), default=_train.lattice_weight, show_default=True,
+@click.option("--lattice-weight", type=FloatRange(0), default=_train.lattice_weight, show_default=True,
               help="Weight of a penalty on a 2/4-pixel grid in the output (0: the paper's loss).")
-@click.option("--lr", "learning_rate", type=float, default=_train.learning_rate, show_default=True,
+@click.option("--lr", "learning_rate", type=FLOAT, default=_train.learning_rate, show_default=True,
               help="Adam learning rate.")
-@click.option("--decay", type=float, default=_train.decay, show_default=True, help="lr / (1 + decay * step).")
+@click.option("--decay", type=FLOAT, default=_train.decay, show_default=True, help="lr / (1 + decay * step).")
 @outputs.training_run_options(_train)
 @click.option("--mixed-precision", is_flag=True,
               help="Mixed precision (Keras policy) for the decoder and the frozen loss network; statistics stay float32.")
@@ -107,7 +107,7 @@ def _style_label(s):
 @click.option("--style", "styles", multiple=True, required=True,
               help="A style image, a folder of them, a .npz or a preset name (repeatable).")
 @click.option("--mix", default=None, help="Interpolation weights for several styles, e.g. 0.6,0.4 (normalised).")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+@click.option("--alpha", type=FloatRange(0, 1), default=1.0, show_default=True,
               help="Content/style trade-off (0 = content, 1 = full style).")
 @click.option("--preserve-color", is_flag=True, help="Keep the content's colours (luminance-only transfer).")
 @click.option("--mask", type=click.Path(), default=None, help="Gray mask as big as the content image.")
@@ -196,7 +196,7 @@ def stylize_cmd(content, styles, mix, alpha, preserve_color, mask, style_per_reg
 @click.argument("content", nargs=-1, required=True, type=click.Path())
 @click.option("--style", "styles", multiple=True, required=True,
               help="Style images, folders of them, .npz files or preset names (repeatable).")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True)
+@click.option("--alpha", type=FloatRange(0, 1), default=1.0, show_default=True)
 @click.option("--preserve-color", is_flag=True)
 @click.option("--size", type=click.IntRange(16), default=256, show_default=True, help="Cell size (square crops).")
 @click.option("--cols", type=click.IntRange(1), default=None, help="Wrap a single content's styles into rows of COLS.")

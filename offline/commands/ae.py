@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from offline.options import FloatRange
+
 from offline.commands import outputs
 
 from offline.ae import KINDS, AESettings
@@ -29,9 +31,9 @@ def cli():
 @click.option("--kind", type=click.Choice(KINDS), default=_A.kind, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=_A.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_A.batch, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_A.learning_rate,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_A.learning_rate,
               show_default=True)
-@click.option("--mask", type=click.FloatRange(0, 1, max_open=True), default=_A.mask, show_default=True,
+@click.option("--mask", type=FloatRange(0, 1, max_open=True), default=_A.mask, show_default=True,
               help="Denoising: share of input pixels set to 0.")
 @click.option("--probe-epochs", type=click.IntRange(1), default=_A.probe_epochs, show_default=True,
               help="Epochs of the linear probe on the frozen codes.")

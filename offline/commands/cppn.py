@@ -8,7 +8,7 @@ import click
 from offline.commands import outputs
 from offline.cppn import PainterSettings
 from offline.errors import UserError
-from offline.options import renamed, with_default
+from offline.options import FloatRange, renamed, with_default
 
 _P = PainterSettings()
 
@@ -23,7 +23,7 @@ _P = PainterSettings()
               help="The painting taking shape over training (a frame every --every epochs).")
 @click.option("--morph", type=outputs.OutputFile((".gif",), "animation"), default=None,
               help="With --images: a GIF morphing from each image to the next.")
-@click.option("--scale", type=click.FloatRange(0.1, 16), default=1.0, show_default=True,
+@click.option("--scale", type=FloatRange(0.1, 16), default=1.0, show_default=True,
               help="Render the final painting at this many times the training size (it is resolution-free).")
 @click.option("--size", type=click.IntRange(8, 512), default=_P.size, show_default=True,
               help="Longer side the images are learned at.")
@@ -33,7 +33,7 @@ _P = PainterSettings()
 @with_default("width", _P.width)
 @click.option("--epochs", type=click.IntRange(1), default=_P.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_P.batch, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_P.learning_rate,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_P.learning_rate,
               show_default=True)
 @click.option("--every", type=click.IntRange(1), default=_P.every, show_default=True, help="Epochs per GIF frame.")
 @click.option("--seed", type=int, default=_P.seed, show_default=True)

@@ -13,7 +13,7 @@ from offline.dream import (DEFAULT_BACKBONE, FrameStore, ZoomSettings, build_asc
                            cover, make_config, objective_entries, render_zoom)
 from offline.errors import UserError
 from offline.media import read_image, write_gif, write_image
-from offline.options import SIZE, backbone_options, renamed, seed_option, weights_options
+from offline.options import FLOAT, SIZE, backbone_options, renamed, seed_option, weights_options
 from offline.progress import Progress
 from offline.video import VideoWriter
 
@@ -34,9 +34,9 @@ def dream_options(steps, octaves, multiple=False):
             click.option("--guide", type=click.Path(dir_okay=False), default=None,
                          help="Guided hallucination: pull features toward this image's."),
             click.option("--octaves", type=int, default=octaves, show_default=True, help="Scales, smallest first."),
-            click.option("--octave-scale", type=float, default=1.4, show_default=True, help="Ratio between octaves."),
+            click.option("--octave-scale", type=FLOAT, default=1.4, show_default=True, help="Ratio between octaves."),
             click.option("--steps", type=int, default=steps, show_default=True, help="Gradient steps per octave."),
-            click.option("--step-size", type=float, default=0.01, show_default=True,
+            click.option("--step-size", type=FLOAT, default=0.01, show_default=True,
                          help="Step on the normalised gradient, in half-ranges of the input (0.01 ~ 1.3 grey levels)."),
             click.option("--tile", type=int, default=512, show_default=True,
                          help="Gradient tile side (bounds memory on big images; 0: never tile)."),
@@ -120,9 +120,9 @@ _Z = ZoomSettings()  # the one source of zoom's defaults
               help="Output video: .mp4 (H.264) and/or .gif (repeat -o for both).")
 @click.option("--noise", is_flag=True, help="Start from noise instead of an image.")
 @click.option("--frames", type=int, default=_Z.frames, show_default=True)
-@click.option("--fps", type=float, default=_Z.fps, show_default=True)
-@click.option("--zoom", type=float, default=_Z.zoom, show_default=True, help="Zoom per frame.")
-@click.option("--rotate", type=float, default=_Z.rotate, show_default=True, help="Degrees per frame.")
+@click.option("--fps", type=FLOAT, default=_Z.fps, show_default=True)
+@click.option("--zoom", type=FLOAT, default=_Z.zoom, show_default=True, help="Zoom per frame.")
+@click.option("--rotate", type=FLOAT, default=_Z.rotate, show_default=True, help="Degrees per frame.")
 @click.option("--size", type=SIZE, default=None, help="Frame size WxH [image: its size; noise: 640x360].")
 @click.option("--loop", is_flag=True, help="Cycle the --layers/--channel/--class schedule every --every frames.")
 @click.option("--every", type=int, default=None, help="Frames per schedule entry [once through; --loop: 48].")
@@ -130,7 +130,7 @@ _Z = ZoomSettings()  # the one source of zoom's defaults
 @click.option("--resume", is_flag=True, help="Continue an interrupted render from its work folder.")
 @click.option("--fresh", is_flag=True, help="Delete the work folder's frames and start over.")
 @click.option("--gif-side", type=int, default=None, help="Longest side of GIF frames [frame size].")
-@click.option("--stabilize", type=float, default=_Z.stabilize, show_default=True,
+@click.option("--stabilize", type=FLOAT, default=_Z.stabilize, show_default=True,
               help="Pull each frame's colour mean/std toward the start image's (0..1; 0: off).")
 @dream_options(steps=_Z.steps, octaves=_Z.octaves, multiple=True)
 def zoom_cmd(outputs, work, resume, fresh, gif_side, weights_dir, layers, channel, class_index, **options):
@@ -162,10 +162,10 @@ def zoom_cmd(outputs, work, resume, fresh, gif_side, weights_dir, layers, channe
 @click.command("dream-video")
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=outputs.OutputFile((".mp4",)), help="Output video (.mp4).")
-@click.option("--carry", "carry", type=float, default=None,
+@click.option("--carry", "carry", type=FLOAT, default=None,
               help="Weight of the previous dreamed frame (warped) in each frame's start; 0: independent frames.  "
                    "[default: 0.5]")
-@renamed("--blend", "--carry", "carry", "--blend is the heat map's opacity in the features effect", float)
+@renamed("--blend", "--carry", "carry", "--blend is the heat map's opacity in the features effect", FLOAT)
 @click.option("--no-flow", is_flag=True, help="Blend without optical-flow warping (to compare).")
 @click.option("--size", type=SIZE, default=None, help="Resize frames to WxH [source size].")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Only the first N frames (previews).")

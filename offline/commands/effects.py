@@ -6,7 +6,7 @@ import dataclasses
 import click
 
 from offline.effects import EffectSettings
-from offline.options import PRECISION_AUTO, SIZE, SIZE_OR_FULL, weights_options
+from offline.options import FLOAT, FloatRange, PRECISION_AUTO, SIZE, SIZE_OR_FULL, weights_options
 
 _E = EffectSettings()  # the one source of the defaults
 
@@ -16,20 +16,20 @@ STYLIZE = [
                       "Default: the model's presets."),
     click.option("--model", type=click.Path(file_okay=False), default=None,
                  help="Stylize: model folder, or 'fast' / 'adain' [default: fast on a CPU, adain on a GPU]."),
-    click.option("--alpha", type=click.FloatRange(0, 1), default=_E.alpha, show_default=True,
+    click.option("--alpha", type=FloatRange(0, 1), default=_E.alpha, show_default=True,
                  help="Stylize: content-style trade-off (keys +/-)."),
-    click.option("--smooth", type=click.FloatRange(0, 0.99), default=_E.smooth, show_default=True,
+    click.option("--smooth", type=FloatRange(0, 0.99), default=_E.smooth, show_default=True,
                  help="Stylize: temporal smoothing of still regions against flicker; 0 = off (key s)."),
     click.option("--refine/--no-refine", default=_E.refine, show_default=True,
                  help="Stylize, fast model: refine each style image's code before the first frame "
                       "(about a minute per image on a 2-core CPU; presets are refined already)."),
 ]
-BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=float,
+BACKBONE_WIDTH = click.option("--backbone-width", "--backbone-alpha", "backbone_width", type=FLOAT,
                               default=_E.backbone_width, show_default=True,
                               help="Features, dream: MobileNet width multiplier.")
 FEATURES = [
     click.option("--layer", default=None, help="Features: first layer shown (key l cycles)."),
-    click.option("--blend", type=click.FloatRange(0, 1), default=_E.blend, show_default=True,
+    click.option("--blend", type=FloatRange(0, 1), default=_E.blend, show_default=True,
                  help="Features: opacity of the heat map (keys +/-)."),
 ]
 MODEL = [
@@ -49,7 +49,7 @@ LIVE = [
     click.option("--process-size", type=SIZE_OR_FULL, default="640x360", show_default=True,
                  help="Run the effect at most at this size (aspect kept) and show it at the frame's own size, "
                       "upsampled edge-aware; 'full': the frame's size."),
-    click.option("--fps", type=float, default=None,
+    click.option("--fps", type=FLOAT, default=None,
                  help="Pace of file, folder and demo sources in frames/s (0: as fast as they decode) "
                       "[default: the file's own, demo 30, folder 2]."),
 ]
@@ -72,7 +72,7 @@ def effect_options(f):
 
 
 def target_fps_option(default_help):
-    return click.option("--target-fps", type=click.FloatRange(0), default=None, metavar="N",
+    return click.option("--target-fps", type=FloatRange(0), default=None, metavar="N",
                         help="Hold N frames/s by moving the processing size along a ladder of sizes compiled at "
                              f"start (0: off) [{default_help}].")
 

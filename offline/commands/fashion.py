@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from offline.commands import outputs
-from offline.options import PRECISION
+from offline.options import FLOAT, PRECISION
 from offline.fashion import (CLASS_NAMES, DEFAULT_DATA_DIR, evaluate, garment_to_28x28, load_classifier, load_data,
                              misclassified_grid, plot_confusion, train)
 
@@ -35,7 +35,7 @@ def cli():
 @click.option("--logdir", default=None, type=click.Path(file_okay=False), help="TensorBoard log folder.")
 @click.option("--data-dir", default=None, type=click.Path(), help=f"IDX files [default: {DEFAULT_DATA_DIR}, else download].")
 @click.option("--patience", default=3, show_default=True, type=click.IntRange(1), help="Early-stopping patience (epochs).")
-@click.option("--learning-rate", default=2e-3, show_default=True, type=float, help="Peak Adam learning rate (cosine decay).")
+@click.option("--learning-rate", default=2e-3, show_default=True, type=FLOAT, help="Peak Adam learning rate (cosine decay).")
 @click.option("--precision", type=PRECISION, default="float32", show_default=True,
               help="bf16 mixed precision trains faster on CPUs with AMX/AVX512-BF16 and on GPUs; export is fp32.")
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from offline.options import FloatRange
+
 from offline.commands import outputs
 from offline.errors import UserError
 
@@ -41,20 +43,20 @@ _d = _defaults()
 @click.option("--steps", type=click.IntRange(1), default=_d.steps, show_default=True, help="Total optimizer steps.")
 @click.option("--batch", type=click.IntRange(1), default=_d.batch, show_default=True, help="Content crops per step.")
 @click.option("--size", type=click.IntRange(64), default=_d.size, show_default=True, help="Crop size.")
-@click.option("--style-weight", type=click.FloatRange(0), default=_d.style_weight, show_default=True)
-@click.option("--scale-weight", type=click.FloatRange(0), default=_d.scale_weight, show_default=True,
+@click.option("--style-weight", type=FloatRange(0), default=_d.style_weight, show_default=True)
+@click.option("--scale-weight", type=FloatRange(0), default=_d.scale_weight, show_default=True,
               help="Weight of the style terms on 2x and 4x downscaled images (large strokes).")
-@click.option("--temporal-weight", type=click.FloatRange(0), default=_d.temporal_weight, show_default=True,
+@click.option("--temporal-weight", type=FloatRange(0), default=_d.temporal_weight, show_default=True,
               help="Weight of the moved-frame consistency term (flicker).")
-@click.option("--lattice-weight", type=click.FloatRange(0), default=_d.lattice_weight, show_default=True)
+@click.option("--lattice-weight", type=FloatRange(0), default=_d.lattice_weight, show_default=True)
 @click.option("--teacher", type=click.Path(file_okay=False), default=_d.teacher or None,
               help="An AdaIN relu3_1 model folder (e.g. trained/adain-relu3_1) whose pictures are targets too.")
-@click.option("--distill-weight", type=click.FloatRange(0), default=_d.distill_weight, show_default=True,
+@click.option("--distill-weight", type=FloatRange(0), default=_d.distill_weight, show_default=True,
               help="Weight of the teacher's picture (mean squared grey levels).")
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_d.learning_rate,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_d.learning_rate,
               show_default=True)
-@click.option("--decay", type=click.FloatRange(0), default=_d.decay, show_default=True, help="lr / (1 + decay * step).")
-@click.option("--photo-styles", type=click.FloatRange(0, 1), default=_d.photo_styles, show_default=True,
+@click.option("--decay", type=FloatRange(0), default=_d.decay, show_default=True, help="lr / (1 + decay * step).")
+@click.option("--photo-styles", type=FloatRange(0, 1), default=_d.photo_styles, show_default=True,
               help="Share of style crops taken from the photos.")
 @click.option("--output", type=click.Choice(["resize", "shuffle"]), default=_d.output, show_default=True,
               help="Output stage: 'resize' (no pixel grid) or 'shuffle' (the first shipped model's).")
@@ -90,7 +92,7 @@ def train_cmd(content, style, **options):
               help="Side of each photo's centre square (a multiple of 8).")
 @click.option("--steps", type=click.IntRange(0), default=None,
               help="Refinement steps per style (0: the head's code as it is) [default: 40].")
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=None,
               help="Adam's learning rate on the code [default: 0.1].")
 @click.option("--force", is_flag=True, help="Replace the model's refine photos and settings.")
 def refine_photos_cmd(model_dir, photos, size, steps, learning_rate, force):

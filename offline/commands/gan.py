@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from offline.options import FloatRange
+
 from offline.commands import outputs
 
 from offline.commands.outputs import IMAGE, OutputFile, OutputFolder
@@ -32,14 +34,14 @@ def cli():
 @click.option("--latent", type=click.IntRange(1, 1024), default=_G.latent, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=_G.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_G.batch, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_G.learning_rate,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_G.learning_rate,
               show_default=True)
-@click.option("--beta-1", type=click.FloatRange(0, 1, max_open=True), default=_G.beta_1, show_default=True)
-@click.option("--feature-weight", type=click.FloatRange(0), default=_G.feature_weight, show_default=True,
+@click.option("--beta-1", type=FloatRange(0, 1, max_open=True), default=_G.beta_1, show_default=True)
+@click.option("--feature-weight", type=FloatRange(0), default=_G.feature_weight, show_default=True,
               help="VAE-GAN: weight of the reconstruction loss on the discriminator's features.")
-@click.option("--kl-weight", type=click.FloatRange(0), default=_G.kl_weight, show_default=True,
+@click.option("--kl-weight", type=FloatRange(0), default=_G.kl_weight, show_default=True,
               help="VAE-GAN: weight of the KL term.")
-@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--minutes", type=FloatRange(0, min_open=True), default=None,
               help="Time budget: stop at the last epoch that ends within it.")
 @click.option("--out", type=OutputFolder(), default=_G.out, show_default=True,
               help="Folder for weights, manifest, samples.png/.gif, interpolation.png; --resume continues it.")

@@ -8,7 +8,7 @@ from offline import media, video
 from offline.backbone import load_backbone
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import SIZE, backbone_options, seed_option, weights_options
+from offline.options import FLOAT, SIZE, backbone_options, seed_option, weights_options
 from offline.gatys import (ADAM_LR, CONTENT_WEIGHT, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, INVERT_SHEET_LAYERS,
                            STYLE_WEIGHT, Objective, invert_features, normalised, read_capped,
                            layer_weights, style_transfer, synthesize_texture)
@@ -48,12 +48,12 @@ def render_options(default_steps):
             click.option("--optimizer", type=click.Choice(["lbfgs", "adam"]), default="lbfgs", show_default=True),
             click.option("--steps", type=click.IntRange(1), default=default_steps, show_default=True,
                          help="Iterations (per scale)."),
-            click.option("--lr", type=float, default=ADAM_LR, show_default=True, help="Adam step in 0..255 pixel units."),
-            click.option("--tv-weight", type=float, default=None, help="Total-variation weight (smoothness)."),
+            click.option("--lr", type=FLOAT, default=ADAM_LR, show_default=True, help="Adam step in 0..255 pixel units."),
+            click.option("--tv-weight", type=FLOAT, default=None, help="Total-variation weight (smoothness)."),
             click.option("--save-every", type=click.IntRange(0), default=0, help="Keep a frame every K iterations."),
             click.option("--animation", type=outputs.OutputFile(outputs.ANIMATION, "animation"), default=None,
                          help="Write the kept frames as .gif or .mp4 (implies --save-every steps/20)."),
-            click.option("--fps", type=float, default=10.0, show_default=True, help="Animation frame rate."),
+            click.option("--fps", type=FLOAT, default=10.0, show_default=True, help="Animation frame rate."),
             click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
         ]):
             f = option(f)
@@ -93,12 +93,12 @@ def _save_every(save_every, animation, steps):
               help="Layers (NAME or NAME:WEIGHT, comma-separated) for the content loss.")
 @click.option("--style-layers", default=DEFAULT_STYLE_LAYERS, show_default=True,
               help="Layers (NAME or NAME:WEIGHT) for the style loss.")
-@click.option("--content-weight", type=float, default=CONTENT_WEIGHT, show_default=True)
-@click.option("--style-weight", type=float, default=STYLE_WEIGHT, show_default=True)
+@click.option("--content-weight", type=FLOAT, default=CONTENT_WEIGHT, show_default=True)
+@click.option("--style-weight", type=FLOAT, default=STYLE_WEIGHT, show_default=True)
 @click.option("--style-mix", default=None, help="Blend weights of several styles, e.g. 0.7,0.3 (default equal).")
 @click.option("--size", type=click.IntRange(16), default=384, show_default=True, help="Longer side of the output.")
 @click.option("--scales", default=None, help="Coarse-to-fine longer sides, e.g. 128,256,384 (overrides --size).")
-@click.option("--style-scale", type=float, default=1.0, show_default=True,
+@click.option("--style-scale", type=FLOAT, default=1.0, show_default=True,
               help="Style image side relative to the render's (bigger -> larger strokes).")
 @click.option("--init", "init", type=click.Choice(["content", "noise", "style"]), default="content", show_default=True)
 @click.option("--preserve-color", is_flag=True, help="Transfer on luminance only; keep the content's colours.")
@@ -172,9 +172,9 @@ def texture_cmd(style, size, max_side, style_layers, tileable, output, model, wi
               help=f"Layer to invert; with --sheet a comma list [default with --sheet: {INVERT_SHEET_LAYERS}].")
 @click.option("--sheet", is_flag=True, help="One reconstruction per layer, side by side with the original.")
 @click.option("--size", type=click.IntRange(16), default=224, show_default=True, help="Cap on the image's longer side.")
-@click.option("--alpha-norm", "alpha_norm", type=float, default=1e-4, show_default=True,
+@click.option("--alpha-norm", "alpha_norm", type=FLOAT, default=1e-4, show_default=True,
               help="Weight of the alpha-norm prior (keeps pixels in range).")
-@click.option("--alpha-norm-power", type=float, default=6.0, show_default=True, help="The alpha of the alpha-norm.")
+@click.option("--alpha-norm-power", type=FLOAT, default=6.0, show_default=True, help="The alpha of the alpha-norm.")
 @render_options(default_steps=200)
 def invert_cmd(image, layer, sheet, size, alpha_norm, alpha_norm_power, output, model, width, pool, optimizer, steps,
                lr, tv_weight, save_every, animation, fps, quiet, seed, weights, weights_dir):

@@ -10,7 +10,7 @@ from offline import video
 from offline.commands import outputs
 from offline.commands.effects import BACKBONE_WIDTH, FEATURES, MODEL, STYLIZE, apply, settings_from_options
 from offline.errors import UserError
-from offline.options import SIZE, seed_option
+from offline.options import FLOAT, FloatRange, SIZE, seed_option
 
 EFFECTS = ("stylize", "features", "dream", "none")
 DEFAULT_BACKBONE = {"features": "mobilenet", "dream": "inception_v3"}
@@ -21,12 +21,12 @@ DREAM = [
     click.option("--guide", type=click.Path(dir_okay=False), default=None,
                  help="Dream: pull features toward this image's."),
     click.option("--octaves", type=click.IntRange(1), default=2, show_default=True, help="Dream: scales per frame."),
-    click.option("--octave-scale", type=float, default=1.4, show_default=True, help="Dream: ratio between octaves."),
+    click.option("--octave-scale", type=FLOAT, default=1.4, show_default=True, help="Dream: ratio between octaves."),
     click.option("--steps", type=click.IntRange(1), default=5, show_default=True, help="Dream: steps per octave."),
-    click.option("--step-size", type=float, default=0.01, show_default=True, help="Dream: gradient step."),
+    click.option("--step-size", type=FLOAT, default=0.01, show_default=True, help="Dream: gradient step."),
     click.option("--tile", type=click.IntRange(0), default=512, show_default=True, help="Dream: gradient tile side."),
     click.option("--jitter", type=click.IntRange(0), default=32, show_default=True, help="Dream: largest random roll."),
-    click.option("--carry", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+    click.option("--carry", type=FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
                  help="Dream: weight of the previous dreamed frame, warped by optical flow, in each frame's start."),
     click.option("--no-flow", is_flag=True, help="Dream: carry the previous frame without optical flow."),
     seed_option,
@@ -39,8 +39,8 @@ DREAM = [
               help="Output video (.mp4: H.264 with the source's sound).")
 @click.option("--effect", type=click.Choice(EFFECTS), default="stylize", show_default=True,
               help="What to do to each frame (none: re-encode, trim, resize).")
-@click.option("--start", type=click.FloatRange(0), default=0.0, show_default=True, help="Seconds into the source.")
-@click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--start", type=FloatRange(0), default=0.0, show_default=True, help="Seconds into the source.")
+@click.option("--duration", type=FloatRange(0, min_open=True), default=None,
               help="Seconds to render [to the end].")
 @click.option("--size", type=SIZE, default=None, help="Resize frames to WxH [the source's, upright].")
 @click.option("--crf", type=click.IntRange(0, 51), default=video.CRF, show_default=True,

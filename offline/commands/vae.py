@@ -5,6 +5,8 @@ import sys
 
 import click
 
+from offline.options import FloatRange
+
 from offline.commands import outputs
 
 from offline.errors import UserError
@@ -29,9 +31,9 @@ def cli():
               help="Latent dimensions (2: the manifold is one picture).")
 @click.option("--epochs", type=click.IntRange(1), default=_V.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_V.batch, show_default=True)
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=_V.learning_rate,
+@click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_V.learning_rate,
               show_default=True)
-@click.option("--kl-weight", type=click.FloatRange(0), default=_V.kl_weight, show_default=True,
+@click.option("--kl-weight", type=FloatRange(0), default=_V.kl_weight, show_default=True,
               help="Weight of the KL term (1: the VAE; more: a smoother, blurrier space, beta-VAE).")
 @click.option("--out", type=click.Path(), default=_V.out, show_default=True,
               help="Folder for weights, manifest, manifold.png/.gif, interpolation.png; --resume continues it.")

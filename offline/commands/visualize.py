@@ -10,7 +10,7 @@ from offline.backbone import layer_alias, load_backbone
 from offline.errors import UserError
 from offline.gatys import read_capped
 from offline import options
-from offline.options import seed_option, weights_options
+from offline.options import FLOAT, seed_option, weights_options
 from offline.progress import Progress
 from offline.visualize import (feature_map_sheet, filter_images, gradient_image, layer_kernel, saliency_gradient,
                                saliency_overlay)
@@ -110,12 +110,12 @@ def saliency_cmd(image, class_index, layer, channel, method, size, gradient_out,
 @click.option("--channel", type=click.IntRange(0), required=True, help="Channel index.")
 @click.option("--size", type=click.IntRange(32), default=224, show_default=True, help="Side of the square image.")
 @click.option("--steps", type=click.IntRange(1), default=60, show_default=True, help="Steps per octave.")
-@click.option("--step-size", type=float, default=0.03, show_default=True, help="In units of half the input range.")
+@click.option("--step-size", type=FLOAT, default=0.03, show_default=True, help="In units of half the input range.")
 @click.option("--octaves", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--octave-scale", type=float, default=1.4, show_default=True)
+@click.option("--octave-scale", type=FLOAT, default=1.4, show_default=True)
 @click.option("--jitter", type=click.IntRange(0), default=8, show_default=True, help="Random roll, pixels.")
-@click.option("--blur", type=float, default=0.5, show_default=True, help="Gaussian blur per step (regulariser).")
-@click.option("--decay", type=float, default=0.0, show_default=True, help="L2 decay toward grey per step.")
+@click.option("--blur", type=FLOAT, default=0.5, show_default=True, help="Gaussian blur per step (regulariser).")
+@click.option("--decay", type=FLOAT, default=0.0, show_default=True, help="L2 decay toward grey per step.")
 @output_option
 @seed_option
 @backbone_options
