@@ -24,6 +24,8 @@ COMMANDS = {
     "gan": ("offline.commands.gan:cli", "DCGAN and VAE-GAN on Fashion-MNIST: train, sample."),
     "render": ("offline.commands.render:render_cmd",
                "Every frame of a video file through an effect, with its sound, into an H.264 MP4."),
+    "stylize": ("offline.commands.adain:stylize_cmd",
+                "Stylize photos with a trained style model: the fast one, AdaIN or a folder (--model)."),
     "adain": ("offline.commands.adain:cli", "AdaIN arbitrary style transfer: train, stylize, sheet, presets, export."),
     "fast": ("offline.commands.fast:cli", "The fast arbitrary-style model for live video on CPUs: train."),
 }

@@ -139,6 +139,7 @@ COMMANDS = [
     (["dream", "{a}", "-o", "{out}", "--size", "{size}", "--octaves", "{n}"], True),
     (["adain", "stylize", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
     (["adain", "sheet", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
+    (["stylize", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
     (["fashion", "predict", "{a}", "--model", "{b}"], False),
     (["gan", "sample", "--model", "{b}", "-n", "{n}", "-o", "{out}"], False),
     (["cppn", "-o", "{out}", "--size", "{n}"], False),

@@ -91,3 +91,17 @@ def test_numbers_that_are_not_numbers_are_refused_at_the_door():
     for flag, value in (("--fps", "nan"), ("--fps", "inf"), ("--alpha", "nan"), ("--smooth", "nan")):
         r = CliRunner().invoke(main, ["run", "--source", "demo", "--effect", "none", "--no-display", flag, value])
         assert r.exit_code == 2 and "not a finite number" in r.output, (flag, value, r.output)
+
+
+def test_offline_stylize_is_the_model_neutral_spelling_of_adain_stylize(tmp_path):
+    import cv2
+    import numpy as np
+    from click.testing import CliRunner
+
+    from offline.cli import main
+
+    cv2.imwrite(str(tmp_path / "c.png"), np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8))
+    r = CliRunner().invoke(main, ["stylize", str(tmp_path / "c.png"), "--style", str(tmp_path / "c.png"),
+                                  "--model", "random:fast", "--weights", "none", "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(tmp_path / "o.png")).shape == (40, 48, 3)
