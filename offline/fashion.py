@@ -295,10 +295,10 @@ def load_classifier(path=None):
     """Load an exported classifier; a missing file or the wrong kind of model is a UserError."""
     import keras
 
-    if path is None:
-        import trained
+    if path is None:  # by the package's own location: a ./trained folder cannot shadow it
+        from offline.artifacts import TRAINED
 
-        path = trained.path("fashion_mnist") / "model.keras"
+        path = TRAINED / "fashion_mnist" / "model.keras"
     path = Path(path)
     if path.is_dir():
         path = path / "model.keras"

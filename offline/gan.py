@@ -362,11 +362,11 @@ GENERATOR_KINDS = ("dcgan", "vaegan", "vae")
 
 def resolve(model):
     """A model folder or the name of a shipped one (dcgan, vaegan, vae) -> its folder."""
-    import trained
+    from offline.artifacts import TRAINED  # by the package's own location: a ./trained folder cannot shadow it
 
     folder = Path(model)
     if not folder.is_dir() and str(model) in GENERATOR_KINDS:
-        folder = trained.path(str(model))
+        folder = TRAINED / str(model)
     if not folder.is_dir():
         raise UserError(f"no generator model {model}: give a folder made by 'offline gan train' or "
                         f"'offline vae train', or one of {', '.join(GENERATOR_KINDS)}")

@@ -105,3 +105,17 @@ def test_offline_stylize_is_the_model_neutral_spelling_of_adain_stylize(tmp_path
                                   "--model", "random:fast", "--weights", "none", "-o", str(tmp_path / "o.png")])
     assert r.exit_code == 0, r.output
     assert cv2.imread(str(tmp_path / "o.png")).shape == (40, 48, 3)
+
+
+def test_a_trained_folder_in_the_working_folder_does_not_shadow_the_shipped_models(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "trained").mkdir()
+    (tmp_path / "trained" / "__init__.py").write_text("")  # what --out trained/mine leaves, importable
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # python -m puts the working folder first
+    monkeypatch.delitem(sys.modules, "trained", raising=False)
+    from offline.artifacts import TRAINED
+    from offline.gan import resolve
+
+    assert resolve("dcgan") == TRAINED / "dcgan" and (TRAINED / "dcgan" / "manifest.json").is_file()
