@@ -33,6 +33,15 @@ def filter_stderr():
     if getattr(filter_stderr, "installed", False):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO/WARNING off, errors kept
+    # OpenCV's likewise: a missing camera is our one-line error, not 68 lines of probing backends
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except (ImportError, AttributeError):
+        pass
     try:
         sys.stderr.flush()
         real = os.dup(2)

@@ -67,3 +67,10 @@ def test_every_package_is_installed_by_pyproject():
     for init in list((root / "offline").rglob("__init__.py")) + list((root / "realtime").rglob("__init__.py")):
         name = ".".join(init.parent.relative_to(root).parts)
         assert f'"{name}"' in listed, f"{name} is not in pyproject's packages"
+
+
+def test_no_camera_is_our_one_line_not_opencvs_backend_probing():
+    r = subprocess.run([sys.executable, "-m", "realtime", "run", "--source", "7", "--effect", "none", "--no-display"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("Error: no camera at index 7")
+    assert len(r.stderr.strip().splitlines()) <= 2, r.stderr  # (a "waiting for camera" line, then the error)
