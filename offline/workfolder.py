@@ -21,6 +21,9 @@ class WorkFolder:
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"work folder {self.folder} is a file")
         self.folder.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.glob(".*"):  # a piece being written when the process was killed
+            if stale.is_file():
+                stale.unlink()
         meta = self.folder / "render.json"
         have = len(self.finished())
         if have and fresh:

@@ -201,6 +201,9 @@ def bench(source, frames, as_json, target_fps, **o):
     else:
         for k, v in result.items():
             click.echo(f"{k:>18}: {v}")
+        click.echo("model_fps: the compiled effect on one frame, back to back (the mean of a run before and one after "
+                   "the loop); e2e_fps: frames out of the whole loop (capture thread, effect, output) in the same "
+                   "run: measured at other moments, so on a busy machine e2e can read a little above model.")
 
 
 def _scaled(effect, frame_size, process_size, target_fps):

@@ -17,7 +17,8 @@ def pytest_collection_modifyitems(config, items):
         if "tf_only" in item.keywords and backend != "tensorflow":
             item.add_marker(pytest.mark.skip(reason=f"needs the TensorFlow backend, running {backend}"))
         if "shared_data" in item.keywords and not SHARED.is_dir():
-            item.add_marker(pytest.mark.skip(reason=f"no shared data at {SHARED}"))
+            item.add_marker(pytest.mark.skip(reason=f"no shared data at {SHARED}: the genuine weights, photos and "
+                                                    "videos these tests read (STUDIO_SHARED_DATA to point elsewhere)"))
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("aiohttp")
-pytest.importorskip("pythonosc")
+pytest.importorskip("aiohttp", reason="the web page needs the [live] extra: pip install '.[live]'")
+pytest.importorskip("pythonosc", reason="OSC needs the [live] extra: pip install '.[live]'")
 
 from offline.effects import Effect  # noqa: E402
 from realtime.loop import Show, state_of  # noqa: E402

@@ -320,6 +320,9 @@ def test_finished_chunks_without_their_render_json_are_never_joined_to_another_r
 
     store = WorkFolder(tmp_path / "w", {"input": "a.mp4"})
     store.path(0).write_bytes(b"a's finished chunk")
+    (tmp_path / "w" / ".chunk_00001.abc.mp4").write_bytes(b"half a chunk: the render was killed")
+    WorkFolder(tmp_path / "w", {"input": "a.mp4"}, resume=True)
+    assert not list((tmp_path / "w").glob(".*"))  # the killed render's leftover is gone
     (tmp_path / "w" / "render.json").unlink()  # lost: whose chunk is it?
     with pytest.raises(UserError, match="missing"):
         WorkFolder(tmp_path / "w", {"input": "b.mp4"}, resume=True)
