@@ -133,11 +133,11 @@ BAD_NUMBERS = {"0", "-1", "nan", "inf", "1e9", "abc", "", "0.5"}
 BAD_OUTPUTS = {"out.txt", "out.mp4"}  # a wrong kind for an image (an input as output: see _bad)
 # (command, takes --weights): slots {a}, {b} paths, {out} an output, {n} a number, {size} WxH
 COMMANDS = [
-    (["gatys", "{a}", "{b}", "-o", "{out}", "--size", "{n}", "--steps", "{n}"], True),
+    (["gatys", "{a}", "{b}", "-o", "{out}", "--max-side", "{n}", "--steps", "{n}"], True),
     (["texture", "{a}", "-o", "{out}", "--size", "{size}"], True),
-    (["invert", "{a}", "-o", "{out}", "--size", "{n}"], True),
+    (["invert", "{a}", "-o", "{out}", "--max-side", "{n}"], True),
     (["dream", "{a}", "-o", "{out}", "--size", "{size}", "--octaves", "{n}"], True),
-    (["adain", "stylize", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
+    (["adain", "stylize", "{a}", "--style", "{b}", "-o", "{out}", "--max-side", "{n}"], True),
     (["adain", "sheet", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
     (["stylize", "{a}", "--style", "{b}", "-o", "{out}", "--size", "{n}"], True),
     (["fashion", "predict", "{a}", "--model", "{b}"], False),

@@ -151,7 +151,7 @@ def test_gatys_command_with_two_styles_and_animation(files):
 @pytest.mark.parametrize("init,optimizer", [("noise", "adam"), ("style", "lbfgs")])
 def test_gatys_inits_and_optimizers(files, init, optimizer):
     out = files / f"init_{init}.png"  # not style.png: that is an input
-    r = _run("gatys", files / "content.png", files / "style.png", "-o", out, *FAST, "--size", "24",
+    r = _run("gatys", files / "content.png", files / "style.png", "-o", out, *FAST, "--max-side", "24",
              "--content-layers", "block1_conv2", "--style-layers", "block1_conv1", "--init", init,
              "--optimizer", optimizer)
     assert r.exit_code == 0, r.output

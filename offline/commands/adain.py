@@ -14,7 +14,7 @@ from offline.adain import DEPTHS
 from offline.adain_train import AdaINTrainSettings
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import FLOAT, FloatRange, PRECISION, SIZE, weights_options
+from offline.options import FLOAT, FloatRange, PRECISION, SIZE, renamed, weights_options
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
@@ -112,7 +112,9 @@ def _style_label(s):
 @click.option("--preserve-color", is_flag=True, help="Keep the content's colours (luminance-only transfer).")
 @click.option("--mask", type=click.Path(), default=None, help="Gray mask as big as the content image.")
 @click.option("--style-per-region", is_flag=True, help="With --mask: style k paints region k (mask value k/(K-1)*255).")
-@click.option("--size", type=click.IntRange(16), default=None, help="Resize content so its longer side is SIZE.")
+@click.option("--max-side", "size", type=click.IntRange(16), default=None,
+              help="Resize content so its longer side is this many pixels.")
+@renamed("--size", "--max-side", "size", "--size is WxH elsewhere", click.IntRange(16))
 @click.option("--style-size", type=click.IntRange(16), default=None,
               help="Resize styles so their longer side is SIZE before computing statistics.")
 @_model_options

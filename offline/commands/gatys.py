@@ -8,7 +8,7 @@ from offline import media, video
 from offline.backbone import load_backbone
 from offline.commands import outputs
 from offline.errors import UserError
-from offline.options import FLOAT, SIZE, backbone_options, seed_option, weights_options
+from offline.options import FLOAT, SIZE, backbone_options, renamed, seed_option, weights_options, with_default
 from offline.gatys import (ADAM_LR, CONTENT_WEIGHT, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, INVERT_SHEET_LAYERS,
                            STYLE_WEIGHT, Objective, invert_features, normalised, read_capped,
                            layer_weights, style_transfer, synthesize_texture)
@@ -96,7 +96,9 @@ def _save_every(save_every, animation, steps):
 @click.option("--content-weight", type=FLOAT, default=CONTENT_WEIGHT, show_default=True)
 @click.option("--style-weight", type=FLOAT, default=STYLE_WEIGHT, show_default=True)
 @click.option("--style-mix", default=None, help="Blend weights of several styles, e.g. 0.7,0.3 (default equal).")
-@click.option("--size", type=click.IntRange(16), default=384, show_default=True, help="Longer side of the output.")
+@click.option("--max-side", "size", type=click.IntRange(16), default=None, help="Longer side of the output.  [default: 384]")
+@renamed("--size", "--max-side", "size", "--size is WxH elsewhere", click.IntRange(16))
+@with_default("size", 384)
 @click.option("--scales", default=None, help="Coarse-to-fine longer sides, e.g. 128,256,384 (overrides --size).")
 @click.option("--style-scale", type=FLOAT, default=1.0, show_default=True,
               help="Style image side relative to the render's (bigger -> larger strokes).")
@@ -171,7 +173,9 @@ def texture_cmd(style, size, max_side, style_layers, tileable, output, model, wi
 @click.option("--layer", "layer", default=None,
               help=f"Layer to invert; with --sheet a comma list [default with --sheet: {INVERT_SHEET_LAYERS}].")
 @click.option("--sheet", is_flag=True, help="One reconstruction per layer, side by side with the original.")
-@click.option("--size", type=click.IntRange(16), default=224, show_default=True, help="Cap on the image's longer side.")
+@click.option("--max-side", "size", type=click.IntRange(16), default=None, help="Cap on the image's longer side.  [default: 224]")
+@renamed("--size", "--max-side", "size", "--size is WxH elsewhere", click.IntRange(16))
+@with_default("size", 224)
 @click.option("--alpha-norm", "alpha_norm", type=FLOAT, default=1e-4, show_default=True,
               help="Weight of the alpha-norm prior (keeps pixels in range).")
 @click.option("--alpha-norm-power", type=FLOAT, default=6.0, show_default=True, help="The alpha of the alpha-norm.")
