@@ -217,16 +217,6 @@ class PairDataset(keras.utils.PyDataset):
 
 # --- checkpoints -----------------------------------------------------------------------------------
 
-def _sha256(path):
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_checkpoint(trainer, folder, extra=None):
     """The trained part's weights (``trainer.network``) + optimizer variables under names that
     carry the step, then ``state.json`` naming them with their sizes and checksums, written last
@@ -244,7 +234,7 @@ def save_checkpoint(trainer, folder, extra=None):
             np.savez(f, **opt)
             f.flush()
             os.fsync(f.fileno())
-    check = {k: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for k, name in files.items()}
+    check = {k: {"bytes": (folder / name).stat().st_size, "sha256": media.file_sha256(folder / name)} for k, name in files.items()}
     state = {"step": step, "time": time.time(), **(extra or {}), "files": files, "check": check}
     media.atomic_write_text(folder / "state.json", json.dumps(state, indent=1))
     for old in folder.glob("step*.*"):  # the previous checkpoints' files (and the names before these)
@@ -269,7 +259,7 @@ def load_checkpoint(trainer, folder):
     files = state.get("files") or {"weights": trainer.weights_name, "optimizer": "optimizer.npz"}  # older checkpoints
     for key, expected in (state.get("check") or {}).items():
         path = folder / files[key]
-        if not path.is_file() or path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+        if not path.is_file() or path.stat().st_size != expected["bytes"] or media.file_sha256(path) != expected["sha256"]:
             raise UserError(f"cannot resume: {path} is missing or not what the checkpoint wrote (a crash or a full "
                             f"disk while saving?); restore it, or --force to start over") from None
     artifacts.load_weights(trainer.network, folder / files["weights"])

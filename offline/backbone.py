@@ -292,16 +292,6 @@ def find_weights_file(folder, key, spec, include_top, alpha):
     return None
 
 
-def _file_sha256(path):
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_weight_arrays(path):
     """{key: [arrays]} from a legacy Keras HDF5 file (key = layer name) or a Keras 3 ``.weights.h5``
     (key = the structural path such as ``conv2d_3``), plus the format name."""
@@ -362,4 +352,6 @@ def load_weights_checked(model, path):
             raise UserError(f"weights file {path}: layer {layer.name} has shapes {[v.shape for v in values]}, "
                             f"the model needs {shapes}")
         layer.set_weights(values)
-    return _file_sha256(path)
+    from offline.media import file_sha256
+
+    return file_sha256(path)

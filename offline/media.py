@@ -246,3 +246,14 @@ def write_gif(path, frames, fps=12, max_side=None):
     with atomic_path(path, ".gif") as tmp:
         pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=int(1000 / fps), loop=0, optimize=True)
     return Path(path)
+
+
+def file_sha256(path):
+    """The sha256 of a file, read in 1 MB pieces (weights files, checkpoints)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
