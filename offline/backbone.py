@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from offline.errors import UserError
+from offline.media import file_sha256
 
 WEIGHTS_DIR_ENV = "STUDIO_WEIGHTS_DIR"
 
@@ -352,6 +353,4 @@ def load_weights_checked(model, path):
             raise UserError(f"weights file {path}: layer {layer.name} has shapes {[v.shape for v in values]}, "
                             f"the model needs {shapes}")
         layer.set_weights(values)
-    from offline.media import file_sha256
-
     return file_sha256(path)
