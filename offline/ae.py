@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from offline import backend
+from offline import artifacts, backend
 from offline.errors import UserError
 
 KINDS = ("dense", "conv", "denoising")
@@ -175,7 +175,7 @@ def train(settings, command=None, log=print, progress=True):
     sample = x_test[[int(np.argmax(data["y_test"] == k)) for k in range(10)]]  # one of each class
     noisy = masked(sample, s.mask, np.random.default_rng(1)) if s.kind == "denoising" else None
     frames = GridFrames(sample, noisy)
-    callbacks = [keras.callbacks.BackupAndRestore(str(out / "checkpoints"), save_freq="epoch",
+    callbacks = [artifacts.backup_and_restore(str(out / "checkpoints"), save_freq="epoch",
                                                   delete_checkpoint=False), frames]
     if progress:
         callbacks.append(epoch_bar(s.epochs))

@@ -56,3 +56,23 @@ def model_kind(folder):
         return read_manifest(folder).get("kind", "adain")
     except UserError:
         return None
+
+
+def backup_and_restore(folder, **kwargs):
+    """``keras.callbacks.BackupAndRestore`` on ``folder``, its files checked first: a torn or
+    corrupt checkpoint (a crash or a full disk while saving) is one line naming it, not h5py's
+    OSError from inside ``fit``."""
+    import keras
+
+    folder = Path(folder)
+    for f in sorted(folder.glob("*.h5")) + sorted(folder.glob("*.json")):
+        try:
+            if f.suffix == ".h5":
+                import h5py
+
+                h5py.File(f, "r").close()
+            else:
+                json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"damaged checkpoint {f} ({str(e).splitlines()[0][:80]}): --force to start over") from None
+    return keras.callbacks.BackupAndRestore(str(folder), **kwargs)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offline import backend
+from offline import artifacts, backend
 from offline.backbone import built_with
 from offline.errors import UserError
 
@@ -220,7 +220,7 @@ def _train(model_name, epochs, out_dir, logdir, data_dir, batch_size, patience, 
         backup_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps({"model": model_name}))
         callbacks = [
-            keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
+            artifacts.backup_and_restore(str(backup_dir), save_freq="epoch", delete_checkpoint=False),
             keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True),
             keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
         ]

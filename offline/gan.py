@@ -28,7 +28,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from offline import backend
+from offline import artifacts, backend
 from offline.errors import UserError
 from offline.progress import epoch_bar
 from offline.vae import TrackedTerms, build_encoder, kl_divergence, to_input
@@ -321,7 +321,7 @@ def train(settings, command=None, log=print, progress=True):
     resuming = (backup / "training_metadata.json").exists()
     if resuming:
         log(f"resuming from {backup}")
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False),
+    callbacks = [artifacts.backup_and_restore(str(backup), save_freq="epoch", delete_checkpoint=False),
                  keras.callbacks.TensorBoard(str(out / "tensorboard")), EpochSamples(out / "epochs", s.latent)]
     if progress:
         callbacks.append(epoch_bar(s.epochs, model.TERMS))

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from offline import backend
+from offline import artifacts, backend
 from offline.errors import UserError
 from offline.progress import epoch_bar
 
@@ -172,7 +172,7 @@ def train(settings, command=None, log=print, progress=True):
     if resuming:
         log(f"resuming from {backup}")
     frames = ManifoldFrames()
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup), save_freq="epoch", delete_checkpoint=False),
+    callbacks = [artifacts.backup_and_restore(str(backup), save_freq="epoch", delete_checkpoint=False),
                  keras.callbacks.TensorBoard(str(out / "tensorboard")), frames]
     if progress:
         callbacks.append(epoch_bar(s.epochs, ("loss", "reconstruction", "kl")))

@@ -115,6 +115,8 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
         from realtime.virtualcam import _pyvirtualcam
 
         _pyvirtualcam()
+    if not as_json:
+        click.echo(f"loading {o['effect']} ...", err=True)  # the first seconds are no black screen
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
     src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
     if target_fps is None:  # live sources hold the rate; a file is rendered at one size throughout

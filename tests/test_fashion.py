@@ -193,3 +193,20 @@ def test_training_batches_cover_every_sample_once_per_epoch_in_a_new_order():
     assert (epochs[0] != epochs[1]).any()  # reshuffled each epoch
     plain = [np.asarray(by) for _, by in backend.array_batches(x, y, batch_size=4)["x"]]
     assert list(np.concatenate(plain)) == list(range(10))
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_one_line_on_resume(tiny_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from offline.cli import main
+
+    out = tmp_path / "m"
+    args = ["fashion", "train", "--model", "mlp", "--epochs", "1", "--data-dir", str(tiny_dataset), "--out", str(out)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    for f in (out / "checkpoints").rglob("*"):
+        if f.is_file() and f.stat().st_size > 1000:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 3])  # torn
+    r = CliRunner().invoke(main, args[:-4] + ["--epochs", "2"] + args[-4:] + ["--resume"])
+    last = r.output.strip().splitlines()[-1]
+    assert r.exit_code == 2 and last.startswith("Error: damaged checkpoint") and "--force" in last, r.output
