@@ -53,34 +53,6 @@ FEATURE_LAYERS = {
 DEFAULT_FEATURE_LAYER = {"mobilenet": "conv_pw_5_relu", "vgg19": "block3_conv1"}
 
 
-def resolve_precision(precision):
-    """``auto`` -> the fastest correct precision here: fp16 on a GPU; on a CPU bf16 where it has
-    native bfloat16 arithmetic (AVX-512 BF16 or AMX: measured 1.6x faster for the fast model),
-    else fp32 (emulated bfloat16 is slower than fp32; BENCHMARKS.md)."""
-    from offline.backbone import precision_name
-
-    if precision != "auto":
-        return precision_name(precision)
-    from offline import backend
-
-    if backend.has_gpu():
-        return "float16"
-    return "bfloat16" if cpu_has_bf16() else "float32"
-
-
-def cpu_has_bf16():
-    """True when /proc/cpuinfo lists native bfloat16 arithmetic (avx512_bf16 or amx_bf16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
-
-
 class Effect:
     """The identity, and the interface every effect follows."""
 
@@ -436,17 +408,18 @@ class EffectSettings:
         """The effect (models load here). Errors the user can fix are UserErrors (exit 2)."""
         if self.effect == "none":
             return Effect()
-        precision = resolve_precision(self.precision)
+        from offline import backend
+
         if self.effect == "features":
             return FeaturesEffect(self.backbone, layer=self.layer, alpha=self.backbone_width, weights=self.weights,
-                                  weights_dir=self.weights_dir, precision=precision, blend=self.blend,
-                                  channel=self.channel)
+                                  weights_dir=self.weights_dir, precision=backend.resolve_precision(self.precision),
+                                  blend=self.blend, channel=self.channel)
         if self.effect == "stylize":
-            from offline import backend
             from offline.stylizers import load_stylizer
 
+            # "auto" is resolved per model where it loads: the fast model stays fp32 on a CPU
             stylizer = load_stylizer(self.model, weights=self.weights, weights_dir=self.weights_dir,
-                                     precision=precision, gpu=backend.has_gpu(), refine=self.refine)
+                                     precision=self.precision, gpu=backend.has_gpu(), refine=self.refine)
             return StylizeEffect(stylizer, load_styles(stylizer, self.style), alpha=self.alpha, smooth=self.smooth)
         raise UserError(f"unknown effect {self.effect!r}; choose one of: {', '.join(EFFECTS)}")
 

@@ -37,8 +37,11 @@ def load_stylizer(model=None, weights="imagenet", weights_dir=None, precision="f
 
 
 def _load(model, weights, weights_dir, precision, gpu):
+    from offline.backend import resolve_precision
+
     if model is not None and str(model).startswith("random"):
         kind = str(model).split(":", 1)[1] if ":" in str(model) else "relu3_1"
+        precision = resolve_precision(precision, "fast" if kind == "fast" else "adain")
         if kind == "fast":
             from offline.fast import FastStylizer
 
@@ -50,6 +53,7 @@ def _load(model, weights, weights_dir, precision, gpu):
     if not folder.is_dir():
         raise UserError(f"model folder not found: {folder}")
     kind = artifacts.read_manifest(folder).get("kind", "adain")
+    precision = resolve_precision(precision, kind)
     if kind == "fast":
         from offline.fast import FastStylizer
 

@@ -34,7 +34,7 @@ FEATURES = [
 ]
 MODEL = [
     click.option("--precision", type=PRECISION_AUTO, default=_E.precision,
-                 show_default=True, help="auto: fp16 on a GPU; on a CPU bf16 with native bfloat16 (AVX-512 BF16/AMX), else fp32."),
+                 show_default=True, help="auto: fp16 on a GPU; on a CPU fp32 for the fast model, bf16 for AdaIN and features where the CPU has native bfloat16 (AVX-512 BF16/AMX)."),
     weights_options,
 ]
 LIVE = [
