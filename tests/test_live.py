@@ -444,14 +444,14 @@ def test_osc_refuses_bad_values_future_bundles_park_no_thread_and_stop_is_prompt
         threads = threading.active_count()
         for _ in range(300):  # an hour ahead: applied now, no thread sleeps until then
             client.send(_osc_bundle("/alpha", 0.25, 3600))
-        client.send_message("/style", 1)
         deadline, got = time.monotonic() + 5, []
         while ("style", 1) not in got and time.monotonic() < deadline:
+            client.send_message("/style", 1)  # (again until it lands: UDP may drop some of a burst)
+            time.sleep(0.1)
             got += control.poll()
-            time.sleep(0.05)
-        # applied on arrival: the message after them is not held back by an hour's wait (UDP may
-        # drop a few of a 300-packet burst on a busy machine)
-        assert ("style", 1) in got and set(got) == {("alpha", 0.25), ("style", 1)} and len(got) > 200
+        # applied on arrival: the message after the burst is not held back by an hour's wait
+        assert ("style", 1) in got and set(got) == {("alpha", 0.25), ("style", 1)}
+        assert got.count(("alpha", 0.25)) > 100
         assert threading.active_count() <= threads
         warnings = [r.getMessage() for r in caplog.records if "OSC: ignored" in r.getMessage()]
         assert len(warnings) == len(set(warnings)) >= 4  # one line per kind of bad message
