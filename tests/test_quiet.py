@@ -48,7 +48,7 @@ def test_sigterm_saves_the_render_so_far_and_exits_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "offline", "texture", str(image), "-o", str(out), "--weights", "none",
                              "--steps", "100000", "--style-layers", "block1_conv1", "--optimizer", "adam"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 180)  # the progress bar: the render has begun
+    ready, _, _ = select.select([proc.stderr], [], [], 180)  # the progress line (stderr): the render has begun
     assert ready, "no progress within 180 s"
     time.sleep(1)
     proc.send_signal(signal.SIGTERM)
@@ -73,4 +73,4 @@ def test_no_camera_is_our_one_line_not_opencvs_backend_probing():
     r = subprocess.run([sys.executable, "-m", "realtime", "run", "--source", "7", "--effect", "none", "--no-display"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("Error: no camera at index 7")
-    assert len(r.stderr.strip().splitlines()) <= 2, r.stderr  # (a "waiting for camera" line, then the error)
+    assert len(r.stderr.strip().splitlines()) <= 3, r.stderr  # "loading none", "waiting for camera", the error
