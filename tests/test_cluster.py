@@ -29,6 +29,19 @@ def frames(path):
     return [f.rgb.astype(int) for f in video.decode(path)]
 
 
+def same_frames(a_path, b_path):
+    """The same frames, in order, up to x264's noise: inside a Ray worker x264 does not always make
+    the same bits from the same frames (a P-frame of 140 or 160 bytes, measured with threads=1 too;
+    never outside Ray), so a frame may differ by a fraction of a grey level, while a dropped, doubled
+    or shifted frame differs from its counterpart by far more than from itself."""
+    a, b = frames(a_path), frames(b_path)
+    assert len(a) == len(b)
+    errors = [np.abs(x - y).mean() for x, y in zip(a, b)]
+    assert max(errors) < 0.5, errors
+    assert all(np.abs(a[i] - b[i + 1]).mean() > 4 * max(errors) + 1 for i in range(len(a) - 1))
+    return True
+
+
 def test_next_chunk_keeps_workers_on_runs_and_splits_the_longest():
     todo = set(range(10))
     assert cluster._next_chunk(todo, set(), None) == 0  # the start: nobody works before it
@@ -51,7 +64,7 @@ def test_two_workers_render_the_single_process_frames(local_ray, tmp_path):
     plain = render(settings, build_render_effect("none", {}), tmp_path / "plain.mp4", progress=False)
     report = cluster.render_on_ray(settings, tmp_path / "ray.mp4", workers=2, progress=False)
     assert report.frames == plain.frames == 30 and report.workers == 2
-    assert all(np.array_equal(a, b) for a, b in zip(frames(tmp_path / "ray.mp4"), frames(tmp_path / "plain.mp4")))
+    assert same_frames(tmp_path / "ray.mp4", tmp_path / "plain.mp4")
     assert video.probe(tmp_path / "ray.mp4").audio == "aac"
     assert not (tmp_path / "ray.chunks").exists()  # the work folder goes once the output is written
 
@@ -106,9 +119,6 @@ class FailsOnChunk2(cluster.ChunkRenderer):
 
 
 @pytest.mark.tf_only  # effect none: no Keras model, once is enough
-@pytest.mark.xfail(reason="2026-12-04: the resumed Ray render's frames differ from the plain render's since this "
-                          "session's changes (found by the last CI run; not yet diagnosed): see the session note",
-                   strict=False)
 def test_a_failed_render_keeps_its_chunks_and_resumes_with_the_missing_ones(local_ray, tmp_path):
     ray.cloudpickle.register_pickle_by_value(__import__(__name__))
     src = make_clip(tmp_path / "in.mp4", n=30, fps=12)
@@ -123,7 +133,7 @@ def test_a_failed_render_keeps_its_chunks_and_resumes_with_the_missing_ones(loca
     assert report.frames == 30 and report.rendered_now == 30 - 16  # chunks 2 and 3 only
     plain = render(settings, build_render_effect("none", {}), tmp_path / "plain.mp4", progress=False)
     assert plain.frames == 30
-    assert all(np.array_equal(a, b) for a, b in zip(frames(tmp_path / "ray.mp4"), frames(tmp_path / "plain.mp4")))
+    assert same_frames(tmp_path / "ray.mp4", tmp_path / "plain.mp4")
 
 
 @pytest.mark.tf_only  # effect none: no Keras model, once is enough
