@@ -1,6 +1,6 @@
 """The shipped Fashion-MNIST generators measured with our own classifier (``offline/quality.py``):
 Frechet distance on the classifier's penultimate features (ours, not FID) between the 10,000 test
-images and 10,000 samples, class coverage (share of samples per class) and mean confidence, the
+images and 10,000 samples, precision and recall on the same features (k = 3), class coverage (share of samples per class) and mean confidence, the
 training time from each manifest; the floor is 10,000 training images against the test images.
 Also a picture: 64 samples of each model side by side, and the coverage as bars.
 
@@ -53,7 +53,9 @@ def main():
     data = load_data()
     real_f, real_p = quality.features_and_probabilities(classifier, data["x_test"])
     floor_f, _ = quality.features_and_probabilities(classifier, data["x_train"][: args.n])
+    floor_pr = quality.precision_recall(real_f, floor_f)
     rows = {"real (train vs test)": {"frechet": round(quality.frechet_distance(floor_f, real_f), 2),
+                                     "precision": round(floor_pr[0], 3), "recall": round(floor_pr[1], 3),
                                      "class_share": quality.class_coverage(real_p)[0].round(3).tolist(),
                                      "confidence": round(quality.class_coverage(real_p)[1], 3)}}
     grids = []
@@ -64,7 +66,9 @@ def main():
         f, probs = quality.features_and_probabilities(classifier, images)
         share, confidence = quality.class_coverage(probs)
         seconds = manifest.get("train_seconds_total", manifest.get("train_seconds_this_invocation"))
-        rows[name] = {"frechet": round(quality.frechet_distance(f, real_f), 2), "class_share": share.round(3).tolist(),
+        precision, recall = quality.precision_recall(real_f, f)
+        rows[name] = {"frechet": round(quality.frechet_distance(f, real_f), 2),
+                      "precision": round(precision, 3), "recall": round(recall, 3), "class_share": share.round(3).tolist(),
                       "smallest_class_share": round(float(share.min()), 3), "confidence": round(confidence, 3),
                       "latent": latent, "train_seconds": seconds, "epochs": manifest.get("epochs_run_this_invocation")}
         grids.append((name, gan.tile(images[:64], 8)))

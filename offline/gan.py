@@ -6,6 +6,13 @@ real ones; each trains against the other. VAE-GAN: a VAE whose decoder is also t
 generator, its reconstruction loss measured on the discriminator's features instead of pixels,
 so that reconstructions and samples are sharp; its encoder makes latent arithmetic possible.
 
+What makes the samples sharp (each measured in ``benchmarks/generative_eval.py``; see
+docs/generative.md): spectral normalisation of the discriminator's layers (Miyato et al. 2018: D
+stays 1-Lipschitz, so its gradient to G stays informative), the hinge loss, the two-timescale
+update rule (Heusel et al. 2017: D steps 4x G's; ``TwoTimescaleAdam``), and sampling from an
+exponential moving average of the generator's weights (Karras et al. 2018; ``ema``), which averages
+away the last steps' oscillation around the equilibrium.
+
 One ``fit``, one optimizer, on TensorFlow and JAX alike. A GAN's losses pull each network its own
 way: the discriminator must not learn from the generator's loss. ``frozen`` gives a network's
 output whose gradient flows to the input but not to the network's weights:
@@ -34,6 +41,7 @@ from offline.progress import epoch_bar
 from offline.vae import TrackedTerms, build_encoder, kl_divergence, to_input
 
 KINDS = ("dcgan", "vaegan")
+LOSSES = ("hinge", "bce")
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")
 
@@ -45,9 +53,15 @@ class GANSettings:
     kind: str = "dcgan"
     latent: int = 64
     epochs: int = 10
-    batch: int = 128
-    learning_rate: float = 2e-4  # DCGAN's Adam: 2e-4, beta_1 0.5
-    beta_1: float = 0.5
+    batch: int = 64
+    learning_rate: float = 1e-4  # the generator's; the discriminator's is d_ratio times it
+    beta_1: float = 0.0  # SAGAN's Adam (Zhang et al. 2019): beta_1 0, beta_2 0.9, D at 4x G's rate
+    beta_2: float = 0.9
+    d_ratio: float = 4.0
+    filters: int = 64  # the networks' first layer's channels (G: 2x, then 1x; D: 1x, then 2x)
+    loss: str = "hinge"  # or "bce" (the original non-saturating loss)
+    spectral: bool = True  # spectral normalisation of D's layers
+    ema: float = 0.999  # momentum of the generator's weight average used for sampling (0: off)
     feature_weight: float = 1.0  # VAE-GAN: weight of the discriminator-feature reconstruction loss
     kl_weight: float = 1.0  # VAE-GAN: weight of the KL term
     minutes: float = None  # a time budget: no epoch starts that would end after it (None: all epochs)
@@ -60,8 +74,12 @@ class GANSettings:
             raise UserError(f"unknown GAN {self.kind!r}; choose one of {', '.join(KINDS)}")
         if min(self.latent, self.epochs, self.batch) < 1:
             raise UserError("latent, epochs and batch must be positive")
-        if not 0 <= self.beta_1 < 1 or self.feature_weight < 0 or self.kl_weight < 0:
-            raise UserError("beta_1 must be in [0, 1); feature and KL weights 0 or more")
+        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1) or self.feature_weight < 0 or self.kl_weight < 0:
+            raise UserError("beta_1 and beta_2 must be in [0, 1); feature and KL weights 0 or more")
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if not 0 <= self.ema < 1 or self.d_ratio <= 0 or self.filters < 1:
+            raise UserError("ema must be in [0, 1), d_ratio positive, filters 1 or more")
         if self.minutes is not None and self.minutes <= 0:
             raise UserError("minutes must be positive")
         return self
@@ -69,30 +87,102 @@ class GANSettings:
 
 # --- networks --------------------------------------------------------------------------------------
 
-def build_generator(latent):
-    """z -> 28x28 grey 0..1: dense to 7x7x64, two 4x4 stride-2 transposed convs (DCGAN's shape at
-    half its usual width: a quarter of the cost, ~1 GMAC per batch of 128, so that an epoch of
-    Fashion-MNIST takes under a minute on 2 cores)."""
+def build_generator(latent, filters=64):
+    """z -> 28x28 grey 0..1: dense to 7x7x(2 filters), two 4x4 stride-2 transposed convs (DCGAN's
+    shape; at 64 filters ~7 MMAC per image, an epoch of Fashion-MNIST in about two minutes on 2
+    cores)."""
     z = keras.Input((latent,), name="z")
-    x = layers.Dense(7 * 7 * 64, use_bias=False)(z)
+    x = layers.Dense(7 * 7 * 2 * filters, use_bias=False)(z)
     x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
-    x = layers.Reshape((7, 7, 64))(x)
-    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Reshape((7, 7, 2 * filters))(x)
+    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
     x = layers.LeakyReLU(0.2)(layers.BatchNormalization()(x))
     image = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="sigmoid", dtype="float32")(x)
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator():
-    """28x28 grey 0..1 -> (logit, features): two 4x4 stride-2 convs of 32 and 64 with leaky ReLU.
-    No batch norm and no dropout: it is called several times per step (see ``frozen``), and each
-    call must be the same function of its input."""
+class Spectral(layers.Layer):
+    """A Conv2D (``kernel_size`` given) or Dense layer whose kernel is divided by its largest
+    singular value (Miyato et al. 2018), estimated by one power-iteration step from the stored
+    vector ``u``. Not ``keras.layers.SpectralNormalization``: that one writes the divided kernel
+    back into the trainable weight during the forward pass (a projection whose gradient ignores
+    the division) and moves ``u`` on every call, while the discriminator here is called several
+    times per step and must be the same function each time (``frozen``). So ``u`` is only read in
+    ``call``; ``advance()`` moves it, once per training step (``DCGAN.call``)."""
+
+    def __init__(self, units, kernel_size=None, strides=1, enabled=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.kernel_size, self.strides, self.enabled = int(units), kernel_size, strides, bool(enabled)
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1])
+        shape = (self.kernel_size, self.kernel_size, fan_in, self.units) if self.kernel_size else (fan_in, self.units)
+        self.kernel = self.add_weight(shape=shape, initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+        self.u = self.add_weight(shape=(1, self.units), initializer=keras.initializers.RandomNormal(seed=0),
+                                 trainable=False, name="u")
+
+    def _iterate(self):
+        """(next u, sigma): one power-iteration step on the kernel as a (fan-in, units) matrix."""
+        w = ops.reshape(self.kernel, (-1, self.units))
+        u = ops.stop_gradient(self.u)
+        v = u @ ops.transpose(w)
+        v = v / (ops.norm(v) + 1e-12)
+        u = v @ w
+        u = ops.stop_gradient(u / (ops.norm(u) + 1e-12))
+        sigma = ops.sum((ops.stop_gradient(v) @ w) * u)
+        return u, sigma
+
+    def call(self, x):
+        kernel = self.kernel / self._iterate()[1] if self.enabled else self.kernel
+        if self.kernel_size:
+            y = ops.conv(x, kernel, strides=self.strides, padding="same")
+        else:
+            y = x @ kernel
+        return y + self.bias
+
+    def advance(self):
+        if self.enabled:
+            self.u.assign(self._iterate()[0])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "kernel_size": self.kernel_size,
+                "strides": self.strides, "enabled": self.enabled}
+
+
+def build_discriminator(filters=64, spectral=True):
+    """28x28 grey 0..1 -> (logit, features): two 4x4 stride-2 convs (``filters``, 2x) with leaky
+    ReLU, spectrally normalised (``spectral``). No batch norm and no dropout: it is called several
+    times per step (see ``frozen``), and each call must be the same function of its input."""
     image = keras.Input((28, 28, 1), name="image")
     x = layers.Rescaling(2.0, offset=-1.0)(image)
-    x = layers.LeakyReLU(0.2)(layers.Conv2D(32, 4, strides=2, padding="same")(x))
-    features = layers.LeakyReLU(0.2, name="features")(layers.Conv2D(64, 4, strides=2, padding="same")(x))
-    logit = layers.Dense(1, name="logit")(layers.Flatten()(features))
+    x = layers.LeakyReLU(0.2)(Spectral(filters, 4, 2, enabled=spectral)(x))
+    features = layers.LeakyReLU(0.2, name="features")(Spectral(2 * filters, 4, 2, enabled=spectral)(x))
+    logit = Spectral(1, enabled=spectral, name="logit")(layers.Flatten()(features))
     return keras.Model(image, [logit, features], name="discriminator")
+
+
+class TwoTimescaleAdam(keras.optimizers.Adam):
+    """Adam whose steps for the ``fast`` variables (the discriminator's) are ``ratio`` times the
+    others' (Heusel et al. 2017's two time-scale update rule), so that one optimizer still trains
+    both networks in one ``fit``."""
+
+    def __init__(self, fast=(), ratio=4.0, **kwargs):
+        super().__init__(**kwargs)
+        # ids, not the variables: a list of variables on an optimizer becomes part of its state
+        self.ratio, self._fast_ids = float(ratio), {id(v) for v in fast}
+
+    def build(self, variables):
+        super().build(variables)
+        self._fast_index = {i for i, v in enumerate(variables) if id(v) in self._fast_ids}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._get_variable_index(variable) in self._fast_index:
+            learning_rate = ops.multiply(learning_rate, self.ratio)
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "ratio": self.ratio}
 
 
 # --- the maths -------------------------------------------------------------------------------------
@@ -115,6 +205,19 @@ def says_fake(logit):
     return ops.mean(ops.softplus(logit))
 
 
+def d_loss_of(real, fake, loss):
+    """The discriminator's loss for logits of real and generated images: hinge (Lim & Ye 2017:
+    mean relu(1 - real) + mean relu(1 + fake)) or the original cross-entropy."""
+    if loss == "hinge":
+        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+    return says_real(real) + says_fake(fake)
+
+
+def g_loss_of(fake, loss):
+    """The generator's: -mean D(fake) with the hinge loss, the non-saturating -log D(fake) else."""
+    return -ops.mean(fake) if loss == "hinge" else says_real(fake)
+
+
 def slerp(a, b, t):
     """Spherical interpolation between latent vectors (White 2016): the path stays at the norm the
     generator saw in training, where a straight line would cut through the low-norm middle."""
@@ -128,14 +231,47 @@ def slerp(a, b, t):
 
 # --- models ----------------------------------------------------------------------------------------
 
-class DCGAN(TrackedTerms):
+class GAN(TrackedTerms):
+    """What DCGAN and VAE-GAN share: the two networks, the loss, the generator's moving average
+    ``ema`` (the generator that samples) and the once-per-step updates of both."""
+
+    def __init__(self, latent=64, seed=0, filters=64, loss="hinge", spectral=True, ema=0.999, **kwargs):
+        super().__init__(**kwargs)
+        self.latent, self.loss, self.ema_momentum = int(latent), loss, float(ema)
+        self.generator = build_generator(self.latent, filters)
+        self.discriminator = build_discriminator(filters, spectral)
+        self.ema = build_generator(self.latent, filters)
+        self.ema.trainable = False
+        for e, w in zip(self.ema.weights, self.generator.weights):
+            e.assign(np.array(w))  # a copy: under JAX two variables sharing one buffer break buffer donation
+        self.ema_steps = keras.Variable(0.0, trainable=False, name="ema_steps")  # saved and resumed with the rest
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def step_updates(self):
+        """Once per training step: the spectral norms' vectors, the generator's average. (In
+        ``call`` with training=True: assignments there are how Keras carries state such as batch
+        norm's statistics through a step on every backend.)"""
+        for layer in self.discriminator.layers:
+            if isinstance(layer, Spectral):
+                layer.advance()
+        # the momentum grows to its setting over the first steps, (1 + n) / (10 + n), so that a
+        # short run's average is not dominated by the random initial weights
+        n = self.ema_steps
+        m = ops.minimum(self.ema_momentum, (1.0 + n) / (10.0 + n))
+        for e, w in zip(self.ema.weights, self.generator.weights):
+            e.assign(m * e + (1.0 - m) * ops.stop_gradient(w))
+        self.ema_steps.assign(n + 1.0)
+
+    def sampler(self):
+        """The generator to draw from: the moving average unless it is off."""
+        return self.ema if self.ema_momentum else self.generator
+
+
+class DCGAN(GAN):
     TERMS = ("d_loss", "g_loss", "d_real", "d_fake")
 
     def __init__(self, latent=64, seed=0, **kwargs):
-        super().__init__(**kwargs)
-        self.latent = int(latent)
-        self.generator, self.discriminator = build_generator(self.latent), build_discriminator()
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        super().__init__(latent, seed, **kwargs)
         self._init_trackers()
 
     def call(self, images, training=False):
@@ -143,17 +279,19 @@ class DCGAN(TrackedTerms):
         fakes = self.generator(z, training=training)
         (fake_for_g, _), (fake_for_d, _) = frozen(self.discriminator, fakes)
         real, _ = self.discriminator(images)
+        if training:
+            self.step_updates()
         return {"real": real, "fake_for_d": fake_for_d, "fake_for_g": fake_for_g}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        d_loss = says_real(y_pred["real"]) + says_fake(y_pred["fake_for_d"])
-        g_loss = says_real(y_pred["fake_for_g"])
+        d_loss = d_loss_of(y_pred["real"], y_pred["fake_for_d"], self.loss)
+        g_loss = g_loss_of(y_pred["fake_for_g"], self.loss)
         self._track(d_loss=d_loss, g_loss=g_loss, d_real=ops.mean(ops.sigmoid(y_pred["real"])),
                     d_fake=ops.mean(ops.sigmoid(y_pred["fake_for_d"])))
         return d_loss + g_loss
 
 
-class VAEGAN(TrackedTerms):
+class VAEGAN(GAN):
     """Larsen et al. 2016: encoder (KL + feature reconstruction), decoder = generator (feature
     reconstruction + fooling D on reconstructions and prior samples), discriminator (real vs both).
     One simplification: the GAN loss on reconstructions reaches the encoder too (Larsen's encoder
@@ -163,11 +301,9 @@ class VAEGAN(TrackedTerms):
     TERMS = ("d_loss", "g_loss", "feature", "kl", "pixel_mse")
 
     def __init__(self, latent=64, feature_weight=1.0, kl_weight=1.0, seed=0, **kwargs):
-        super().__init__(**kwargs)
-        self.latent, self.feature_weight, self.kl_weight = int(latent), float(feature_weight), float(kl_weight)
+        super().__init__(latent, seed, **kwargs)
+        self.feature_weight, self.kl_weight = float(feature_weight), float(kl_weight)
         self.encoder = build_encoder(self.latent)
-        self.generator, self.discriminator = build_generator(self.latent), build_discriminator()
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self._init_trackers()
 
     def call(self, images, training=False):
@@ -179,6 +315,8 @@ class VAEGAN(TrackedTerms):
         real, real_features = self.discriminator(images)
         (recon_for_g, recon_features), (recon_for_d, _) = frozen(self.discriminator, recon)
         (prior_for_g, _), (prior_for_d, _) = frozen(self.discriminator, prior)
+        if training:
+            self.step_updates()
         return {"z_mean": z_mean, "z_log_var": z_log_var, "recon": recon, "real": real,
                 "real_features": real_features, "recon_features": recon_features,
                 "recon_for_g": recon_for_g, "recon_for_d": recon_for_d,
@@ -186,8 +324,8 @@ class VAEGAN(TrackedTerms):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         p = y_pred
-        d_loss = says_real(p["real"]) + 0.5 * (says_fake(p["recon_for_d"]) + says_fake(p["prior_for_d"]))
-        g_loss = 0.5 * (says_real(p["recon_for_g"]) + says_real(p["prior_for_g"]))
+        d_loss = 0.5 * (d_loss_of(p["real"], p["recon_for_d"], self.loss) + d_loss_of(p["real"], p["prior_for_d"], self.loss))
+        g_loss = 0.5 * (g_loss_of(p["recon_for_g"], self.loss) + g_loss_of(p["prior_for_g"], self.loss))
         # Gaussian log-likelihood of D's features (Larsen's L_llike^Dis), per example
         diff = p["recon_features"] - ops.stop_gradient(p["real_features"])
         feature = ops.mean(ops.sum(ops.square(diff), axis=(1, 2, 3))) * 0.5
@@ -199,10 +337,11 @@ class VAEGAN(TrackedTerms):
 
 def build(settings):
     s = settings
+    common = {"filters": s.filters, "loss": s.loss, "spectral": s.spectral, "ema": s.ema}
     if s.kind == "dcgan":
-        model = DCGAN(s.latent, s.seed)
+        model = DCGAN(s.latent, s.seed, **common)
     else:
-        model = VAEGAN(s.latent, s.feature_weight, s.kl_weight, s.seed)
+        model = VAEGAN(s.latent, s.feature_weight, s.kl_weight, s.seed, **common)
     model(np.zeros((2, 28, 28, 1), np.float32))  # built: BackupAndRestore and load_weights need variables
     return model
 
@@ -247,7 +386,7 @@ def latent_arithmetic(model, x, y):
         picks = np.flatnonzero(y == a)[:4]
         for i in picks:
             codes = [z[i] + k * vector for k in (0.0, 0.5, 1.0, 1.5)]
-            rows.append(np.concatenate([x[i]] + list(generate(model.generator, codes)), axis=1))
+            rows.append(np.concatenate([x[i]] + list(generate(model.sampler(), codes)), axis=1))
     return np.concatenate(rows, axis=0)
 
 
@@ -263,7 +402,7 @@ class EpochSamples(keras.callbacks.Callback):
         from offline import media
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        media.write_image(self.folder / f"{epoch + 1:03d}.png", tile(generate(self.model.generator, self.z), 8))
+        media.write_image(self.folder / f"{epoch + 1:03d}.png", tile(generate(self.model.sampler(), self.z), 8))
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -316,7 +455,8 @@ def train(settings, command=None, log=print, progress=True):
     x_train = to_input(data["x_train"])
     keras.utils.set_random_seed(s.seed)
     model = build(s)
-    model.compile(optimizer=keras.optimizers.Adam(s.learning_rate, beta_1=s.beta_1))
+    model.compile(optimizer=TwoTimescaleAdam(model.discriminator.trainable_variables, s.d_ratio,
+                                             learning_rate=s.learning_rate, beta_1=s.beta_1, beta_2=s.beta_2))
     backup = out / "checkpoints"
     resuming = (backup / "training_metadata.json").exists()
     if resuming:
@@ -333,19 +473,21 @@ def train(settings, command=None, log=print, progress=True):
     seconds = time.perf_counter() - t
     with media.atomic_path(out / "gan.weights.h5", ".weights.h5") as tmp:
         model.save_weights(tmp)
-    media.write_image(out / "samples.png", tile(generate(model.generator, fixed_latents(s.latent)), 8))
+    with media.atomic_path(out / "generator.weights.h5", ".weights.h5") as tmp:
+        model.sampler().save_weights(tmp)  # what sampling loads: the averaged generator alone
+    media.write_image(out / "samples.png", tile(generate(model.sampler(), fixed_latents(s.latent)), 8))
     frames = [media.read_image(p) for p in sorted((out / "epochs").glob("*.png"))]
     if frames:
         media.write_gif(out / "samples.gif", frames, fps=3)
-    media.write_image(out / "interpolation.png", interpolations(model.generator, s.latent))
+    media.write_image(out / "interpolation.png", interpolations(model.sampler(), s.latent))
     if s.kind == "vaegan":
         x, y = data["x_test"], np.asarray(data["y_test"])
         z = model.encoder.predict(to_input(x[:16]), verbose=0)[0]
-        media.write_image(out / "reconstructions.png", tile(np.concatenate([x[:16], generate(model.generator, z)]), 16))
+        media.write_image(out / "reconstructions.png", tile(np.concatenate([x[:16], generate(model.sampler(), z)]), 16))
         media.write_image(out / "arithmetic.png", latent_arithmetic(model, x, y))
     previous = json.loads(existing.read_text()) if resuming and existing.exists() else {}
     manifest = {"kind": s.kind, "what": f"{s.kind.upper()} on Fashion-MNIST, {s.latent}-D latent (offline/gan.py)",
-                "weights": "gan.weights.h5", "command": command or f"offline gan train --kind {s.kind}",
+                "weights": "gan.weights.h5", "sampler": "generator.weights.h5", "command": command or f"offline gan train --kind {s.kind}",
                 "settings": dataclasses.asdict(s), "data": {"source": data["source"], "sha256": data["sha256"]},
                 "epochs_run_this_invocation": len(history.history.get("d_loss", [])), "resumed": resuming,
                 "train_seconds_this_invocation": round(seconds, 1),
@@ -393,9 +535,12 @@ def load_generator(model):
         net(np.zeros((1, 28, 28, 1), np.float32))
         load_weights(net, folder / manifest.get("weights", "vae.weights.h5"))
         return net.decoder, latent, manifest
-    net = build(GANSettings(kind=kind, latent=latent))
-    load_weights(net, folder / manifest.get("weights", "gan.weights.h5"))
-    return net.generator, latent, manifest
+    if "sampler" not in manifest:
+        raise UserError(f"{folder} was made by an earlier version of 'offline gan train' (no generator.weights.h5); "
+                        "train it again")
+    generator = build_generator(latent, int(settings.get("filters", GANSettings.filters)))
+    load_weights(generator, folder / manifest["sampler"])
+    return generator, latent, manifest
 
 
 def sample(model, n=64, seed=0, cols=None):

@@ -7,6 +7,9 @@
   images give the floor.
 - **Class coverage**: the share of samples the classifier puts in each class (a collapsed GAN
   draws a few classes) and its mean confidence (blurry, in-between samples get low confidence).
+- **Precision and recall** (Kynkaanniemi et al. 2019) on the same features: the share of samples
+  that fall inside the real images' manifold, and of real images inside the samples'. One number
+  for realism, one for variety, where the Frechet distance mixes the two.
 """
 
 import numpy as np
@@ -50,3 +53,34 @@ def class_coverage(probabilities, classes=10):
     p = np.asarray(probabilities)
     share = np.bincount(p.argmax(1), minlength=classes) / len(p)
     return share, float(p.max(1).mean())
+
+
+def _kth_neighbour_radius(x, k, chunk=2048):
+    """Distance from each row of ``x`` to its k-th nearest other row."""
+    sq = np.sum(x * x, 1)
+    radii = np.empty(len(x))
+    for i in range(0, len(x), chunk):
+        d = sq[i:i + chunk, None] + sq[None] - 2 * x[i:i + chunk] @ x.T
+        radii[i:i + chunk] = np.sqrt(np.maximum(np.partition(d, k, axis=1)[:, k], 0))  # column 0: itself
+    return radii
+
+
+def _inside(points, manifold, radii, chunk=2048):
+    """Share of ``points`` within some manifold point's radius (inside the union of its balls)."""
+    sq_m = np.sum(manifold * manifold, 1)
+    hits = 0
+    for i in range(0, len(points), chunk):
+        p = points[i:i + chunk]
+        d = np.sqrt(np.maximum(np.sum(p * p, 1)[:, None] + sq_m[None] - 2 * p @ manifold.T, 0))
+        hits += int(np.sum(np.any(d <= radii[None], axis=1)))
+    return hits / len(points)
+
+
+def precision_recall(real, fake, k=3):
+    """Improved precision and recall (Kynkaanniemi et al. 2019) on feature rows: each set's manifold
+    is the union of balls around its points reaching their k-th nearest neighbour. Precision: the
+    share of ``fake`` inside the real manifold (are the samples realistic?); recall: the share of
+    ``real`` inside the fake one (do the samples cover the real variety?)."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    return (_inside(fake, real, _kth_neighbour_radius(real, k)),
+            _inside(real, fake, _kth_neighbour_radius(fake, k)))

@@ -29,7 +29,7 @@ def test_shapes():
     images = np.asarray(g(np.zeros((3, 8), np.float32)))
     assert images.shape == (3, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
     logit, features = d(images)
-    assert logit.shape == (3, 1) and features.shape == (3, 7, 7, 64)
+    assert logit.shape == (3, 1) and features.shape == (3, 7, 7, 128)  # 2x the 64 filters of the first layer
 
 
 class GeneratorLossOnly(gan.DCGAN):
@@ -42,9 +42,11 @@ def test_the_generator_loss_never_moves_the_discriminator():
     model = GeneratorLossOnly(latent=8)
     model(X[:2])
     model.compile(optimizer=keras.optimizers.SGD(0.5))
-    d0, g0 = weights(model.discriminator), weights(model.generator)
+    trained = lambda net: [np.array(v) for v in net.trainable_variables]  # noqa: E731 - (u, the spectral norms' vector, moves)
+    d0, g0 = trained(model.discriminator), weights(model.generator)
     model.train_on_batch(X)
-    assert not changed(d0, weights(model.discriminator))
+    # exactly, but for round-off (~1e-10) where the spectral norm's division meets the two calls
+    assert all(np.allclose(a, b, rtol=0, atol=1e-8) for a, b in zip(d0, trained(model.discriminator)))
     assert changed(g0, weights(model.generator))
 
 
@@ -81,6 +83,57 @@ def test_vaegan_loss_has_its_terms_and_frozen_discriminator_for_the_feature_loss
     terms = {k: float(m.result()) for k, m in model.trackers.items()}
     assert terms["kl"] >= 0 and terms["feature"] > 0 and np.isfinite(total)
     assert out["recon"].shape == X.shape
+
+
+def test_the_samples_come_from_the_generators_moving_average_which_differs_from_its_weights():
+    keras.utils.set_random_seed(0)
+    model = gan.build(gan.GANSettings(latent=8, filters=8))
+    model.compile(optimizer=gan.TwoTimescaleAdam(model.discriminator.trainable_variables, 4.0, learning_rate=1e-3))
+    for _ in range(20):
+        model.train_on_batch(X)
+    assert model.sampler() is model.ema and int(model.ema_steps) == 20
+    assert changed(weights(model.generator), weights(model.ema))
+    z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    assert np.array_equal(gan.generate(model.sampler(), z), gan.generate(model.ema, z))
+    assert not np.array_equal(gan.generate(model.ema, z), gan.generate(model.generator, z))
+    off = gan.build(gan.GANSettings(latent=8, filters=8, ema=0.0))
+    assert off.sampler() is off.generator
+
+
+def test_the_discriminator_steps_d_ratio_times_the_generators():
+    """Two time-scales: with Adam's first step (every weight moves by about the learning rate)
+    D's weights move 4x G's."""
+    model = gan.build(gan.GANSettings(latent=8, filters=8, beta_1=0.0))
+    model.compile(optimizer=gan.TwoTimescaleAdam(model.discriminator.trainable_variables, 4.0, learning_rate=1e-3,
+                                                 beta_1=0.0))
+    d0, g0 = [np.array(v) for v in model.discriminator.trainable_variables], \
+        [np.array(v) for v in model.generator.trainable_variables]
+    model.train_on_batch(X)
+    d_step = max(np.abs(np.array(v) - a).max() for v, a in zip(model.discriminator.trainable_variables, d0))
+    g_step = max(np.abs(np.array(v) - a).max() for v, a in zip(model.generator.trainable_variables, g0))
+    assert d_step == pytest.approx(4e-3, rel=0.05) and g_step == pytest.approx(1e-3, rel=0.05)
+
+
+def test_spectral_layers_divide_by_the_largest_singular_value():
+    layer = gan.Spectral(16, 3)
+    layer.build((None, 8, 8, 4))
+    for _ in range(60):
+        layer.advance()
+    w = np.array(layer.kernel).reshape(-1, 16)
+    assert float(layer._iterate()[1]) == pytest.approx(np.linalg.svd(w, compute_uv=False)[0], rel=1e-3)
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 4)).astype(np.float32)
+    assert np.array_equal(np.asarray(layer(x)), np.asarray(layer(x)))  # calls do not move u: one function a step
+
+
+def test_precision_and_recall_of_a_set_against_itself_and_a_far_cluster():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 8))
+    assert quality.precision_recall(a, a) == (1.0, 1.0)
+    assert quality.precision_recall(a, a + 100.0) == (0.0, 0.0)
+    p, _ = quality.precision_recall(a, np.concatenate([a[:250], a[:250] + 100.0]))
+    assert p == 0.5  # half the samples realistic
+    p, r = quality.precision_recall(a, a[:1] + rng.normal(0, 0.01, (500, 8)))
+    assert p == 1.0 and r < 0.05  # collapsed: every sample realistic, the variety missing
 
 
 def test_slerp_keeps_the_norm_of_equal_norm_endpoints():
@@ -138,8 +191,16 @@ def test_train_writes_samples_gif_interpolation_and_sample_reads_it(trained_dcga
     assert media.read_image(tmp_path / "g.png").shape[:2] == (2 * (2 * 28 + 3 * 2), 2 * (3 * 28 + 4 * 2))
 
 
+def ema_steps(out):
+    model = gan.build(gan.GANSettings(latent=8))
+    model.load_weights(out / "gan.weights.h5")
+    return int(model.ema_steps)
+
+
 def test_train_resumes_and_refuses_a_run_of_another_kind(trained_dcgan):
     out, data = trained_dcgan
+    steps_after_2 = ema_steps(out) / 2
+    assert steps_after_2 > 0
     args = ["gan", "train", "--kind", "dcgan", "--latent", 8, "--epochs", 3, "--batch", 64, "--data-dir", data,
             "--out", out]
     res = CliRunner().invoke(main, [str(a) for a in args])  # a finished model: never replaced silently
@@ -149,6 +210,7 @@ def test_train_resumes_and_refuses_a_run_of_another_kind(trained_dcgan):
     assert res.exit_code == 0, res.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["resumed"] and m["epochs_run_this_invocation"] == 1
+    assert ema_steps(out) == 3 * steps_after_2  # the average continued, it did not restart
     with Image.open(out / "samples.gif") as im:
         assert im.n_frames == 3  # the GIF still starts at epoch 1
     args[3] = "vaegan"

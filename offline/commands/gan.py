@@ -11,7 +11,7 @@ from offline.commands import outputs
 
 from offline.commands.outputs import IMAGE, OutputFile, OutputFolder
 from offline.errors import UserError
-from offline.gan import KINDS, GANSettings
+from offline.gan import KINDS, LOSSES, GANSettings
 
 _G = GANSettings()
 
@@ -35,8 +35,18 @@ def cli():
 @click.option("--epochs", type=click.IntRange(1), default=_G.epochs, show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=_G.batch, show_default=True)
 @click.option("--lr", "learning_rate", type=FloatRange(0, min_open=True), default=_G.learning_rate,
-              show_default=True)
+              show_default=True, help="The generator's learning rate.")
 @click.option("--beta-1", type=FloatRange(0, 1, max_open=True), default=_G.beta_1, show_default=True)
+@click.option("--beta-2", type=FloatRange(0, 1, max_open=True), default=_G.beta_2, show_default=True)
+@click.option("--d-ratio", type=FloatRange(0, min_open=True), default=_G.d_ratio, show_default=True,
+              help="The discriminator's learning rate as a multiple of --lr (two time-scale update rule).")
+@click.option("--filters", type=click.IntRange(1, 1024), default=_G.filters, show_default=True,
+              help="Channels of the networks' first layer (the next layer has twice as many).")
+@click.option("--loss", type=click.Choice(LOSSES), default=_G.loss, show_default=True)
+@click.option("--spectral/--no-spectral", default=_G.spectral, show_default=True,
+              help="Spectral normalisation of the discriminator.")
+@click.option("--ema", type=FloatRange(0, 1, max_open=True), default=_G.ema, show_default=True,
+              help="Momentum of the generator's weight average that draws the samples (0: the raw weights).")
 @click.option("--feature-weight", type=FloatRange(0), default=_G.feature_weight, show_default=True,
               help="VAE-GAN: weight of the reconstruction loss on the discriminator's features.")
 @click.option("--kl-weight", type=FloatRange(0), default=_G.kl_weight, show_default=True,
