@@ -218,6 +218,10 @@ class StylizeEffect(Effect):
     ``stylizer`` follows the contract of ``offline.stylizers`` (AdaIN or the fast model); ``styles`` is a list of
     ``(name, StyleStats)`` computed once at start. Keys: n/p style, +/- alpha, s smoothing.
 
+    Cross-fades (``fade`` seconds, 0: a cut): a style change blends the style code from what is
+    on screen to the new style's over ``fade`` seconds (smoothstep in time). The code is an
+    argument of the compiled step, so a fade costs nothing per frame and never retraces.
+
     Smoothing (why: video style transfer flickers because the decoder amplifies tiny input
     changes such as sensor noise): where the input pixel barely changed since the previous frame,
     the output is blended with the previous output; where it moved, the new output is taken as is,
@@ -229,7 +233,8 @@ class StylizeEffect(Effect):
             Key("+=", "alpha+", "alpha", "more style"), Key("-_", "alpha-", "alpha", "less style"),
             Key("s", "smooth", "smooth", "temporal smoothing on/off"))
 
-    def __init__(self, stylizer, styles, alpha=1.0, smooth=0.7, motion_scale=6.0, temporal=True):
+    def __init__(self, stylizer, styles, alpha=1.0, smooth=0.7, motion_scale=6.0, temporal=True, fade=0.0,
+                 clock=None):
         if not styles:
             raise UserError("no styles: give style images, folders or preset names, or ship presets with the model")
         self.stylizer = stylizer
@@ -243,10 +248,29 @@ class StylizeEffect(Effect):
         self.motion_scale = motion_scale
         self._compiled = None
         self._prev = None  # (previous input frame, previous float output) for smoothing
+        self.fade = float(fade)
+        self._clock = clock or time.monotonic
+        self._fading = None  # (mean, std, start): the code the picture fades from, since when
 
     @property
     def traces(self):
         return self._compiled.traces if self._compiled else 0
+
+    def fade_position(self):
+        """0..1 through the current cross-fade (1: none running)."""
+        if self._fading is None:
+            return 1.0
+        t = (self._clock() - self._fading[2]) / self.fade if self.fade > 0 else 1.0
+        if t >= 1.0:
+            self._fading = None
+            return 1.0
+        return max(0.0, t)
+
+    def _set_style(self, index):
+        index %= len(self.styles)
+        if index != self.style_index and self.fade > 0:
+            self._fading = (*self._stats(), self._clock())  # from what is on screen, mid-fade too
+        self.style_index = index
 
     def _build(self):
         from keras import ops
@@ -275,9 +299,16 @@ class StylizeEffect(Effect):
         return Compiled(step, jit_compile=getattr(self.stylizer, "jit_compile", False), reduce_retracing=False)
 
     def _stats(self):
+        """The style code for this frame: the style's, or a blend on the way to it."""
         stats = self.styles[self.style_index][1]
         shape = (1, 1, 1, -1)  # broadcast over the batch and the image
-        return np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
+        mean, std = np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
+        t = self.fade_position()
+        if t < 1.0:
+            w = np.float32(t * t * (3.0 - 2.0 * t))  # smoothstep: no jolt where the fade starts or ends
+            mean0, std0, _ = self._fading
+            mean, std = mean0 + w * (mean - mean0), std0 + w * (std - std0)
+        return mean, std
 
     def step(self, image):
         """Stylize one frame; returns the uint8 frame (the model-only part, smoothing included)."""
@@ -326,13 +357,13 @@ class StylizeEffect(Effect):
             if isinstance(value, str) and not value.lstrip("-").isdigit():
                 if value not in names:
                     return f"no style {value!r}"
-                self.style_index = names.index(value)
+                self._set_style(names.index(value))
             else:
-                self.style_index = int(value) % len(self.styles)
+                self._set_style(int(value))
         elif name == "alpha" and value is not None:
             self.alpha = round(float(np.clip(float(value), 0.0, 1.0)), 3)
         elif name in ("next", "prev"):
-            self.style_index = (self.style_index + (1 if name == "next" else -1)) % len(self.styles)
+            self._set_style(self.style_index + (1 if name == "next" else -1))
         elif name in ("alpha+", "alpha-"):
             self.alpha = round(float(np.clip(self.alpha + (0.1 if name == "alpha+" else -0.1), 0.0, 1.0)), 2)
         elif name == "smooth":

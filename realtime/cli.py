@@ -60,9 +60,11 @@ def main():
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
 @click.option("--cycle", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Next style (features: next layer) every SECONDS.")
+@click.option("--fade", type=FloatRange(0), default=None, metavar="SECONDS",
+              help="Cross-fade every style change over SECONDS (0: a cut) [2 with --install, else 0].")
 @click.option("--install", is_flag=True,
-              help="Installation mode: full screen, --loop, style cycle (default 60 s), hidden cursor, "
-                   "log file, never exits on a transient error.")
+              help="Installation mode: full screen, --loop, style cycle (default 60 s) with 2 s cross-fades, "
+                   "hidden cursor, log file, never exits on a transient error.")
 @click.option("--log", "log_file", type=outputs.OutputFile(None, "log file"), default=None,
               help="Also log to this file [installation mode: realtime.log].")
 @click.option("--snapshot-dir", type=outputs.OutputFolder("snapshot folder"), default=".", show_default=True,
@@ -81,7 +83,7 @@ def main():
 @target_fps_option("30 for cameras, demo and latent sources and --install; off for files and folders")
 @click.option("--osc-allow", default=None, metavar="IP[,IP|NETWORK...]|any",
               help="The OSC senders obeyed when --osc listens beyond this machine (e.g. 192.168.1.0/24).")
-def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_file, snapshot_dir, as_json, serve,
+def run(source, out, display, fullscreen, hud, max_frames, cycle, fade, install, log_file, snapshot_dir, as_json, serve,
         token, max_viewers, virtual_camera, osc, osc_allow, target_fps, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
@@ -91,6 +93,7 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
     if install:
         fullscreen, o["loop"] = True, True
         cycle = cycle or 60.0
+        fade = 2.0 if fade is None else fade
         log_file = log_file or "realtime.log"
     outputs.check_not_inputs([out, log_file], [source])
     _setup_logging(log_file, quiet=as_json)
@@ -118,6 +121,8 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, install, log_f
     if not as_json:
         click.echo(f"loading {o['effect']} ...", err=True)  # the first seconds are no black screen
     effect = _effect(o)  # bad styles, weights or models fail here, before anything opens
+    if hasattr(effect, "fade"):
+        effect.fade = fade or 0.0
     src = open_source(source, o["size"], loop=o["loop"], fps=o["fps"], camera_wait=float("inf") if install else 5.0)
     if target_fps is None:  # live sources hold the rate; a file is rendered at one size throughout
         target_fps = 30.0 if install or not (os.path.isfile(source) or os.path.isdir(source)) else 0.0
