@@ -213,6 +213,30 @@ def bench(source, frames, as_json, target_fps, **o):
                    "run: measured at other moments, so on a busy machine e2e can read a little above model.")
 
 
+@main.command()
+@click.option("--camera", default="0", show_default=True, metavar="INDEX|none",
+              help="The camera the show will use; none: a show of files or the demo.")
+@click.option("--display/--no-display", default=True, show_default=True,
+              help="Whether the show needs a screen (--no-display: web page, recording or virtual camera only).")
+def doctor(camera, display):
+    """Is this machine ready for a show? One line per check (camera, display, accelerator, models,
+    weights, extras) with what to fix; exit 0 when nothing needs fixing, else 1."""
+    from realtime.doctor import FIX, run_checks
+
+    if camera.lower() == "none":
+        index = None
+    elif camera.isdigit():
+        index = int(camera)
+    else:
+        raise UserError(f"--camera: expected a camera index or none, got {camera!r}")
+    checks = run_checks(camera=index, display=display)
+    for status, line in checks:
+        click.echo(f"{status:>4}  {line}")
+    problems = sum(status == FIX for status, _ in checks)
+    click.echo("ready for a show" if not problems else f"{problems} thing(s) to fix before a show")
+    sys.exit(1 if problems else 0)
+
+
 def _scaled(effect, frame_size, process_size, target_fps):
     """The effect at a processing size (``--process-size``; None: the frame's), upsampled to the
     frame's, on a ladder of sizes when ``target_fps`` asks for a rate (``realtime.scale``)."""

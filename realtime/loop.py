@@ -115,12 +115,13 @@ class Show:
         return action
 
 
-def state_of(show, stats, dropped):
-    """The page's view of the show: HUD figures and the effect's settings."""
+def state_of(show, stats, dropped, errors=None):
+    """The page's view of the show: HUD figures, the effect's settings, errors so far by kind."""
     effect = show.effect
     out = {"fps": round(stats.fps, 2), "latency_ms": round(stats.latency_ms, 1), "dropped": dropped,
            "frames": stats.frames, "label": effect.label(), "effect": effect.name, "recording": bool(show.record),
-           "message": show.message, "bypass": show.bypass}
+           "message": show.message, "bypass": show.bypass,
+           "errors": {k: v[0] for k, v in errors.seen.items()} if errors is not None else {}}
     styles = getattr(effect, "styles", None)
     if styles:
         out.update(styles=[name for name, _ in styles], style_index=effect.style_index, alpha=effect.alpha,
@@ -156,7 +157,7 @@ def run(capture, effect, window=None, recorder=None, record=False, keys=None, ma
                         stats.frame_ready(frame)
                         show.output(out, stats, capture.dropped)
                         if publishers:
-                            state = {**state_of(show, stats, capture.dropped), "captured": frame.t_capture}
+                            state = {**state_of(show, stats, capture.dropped, errors), "captured": frame.t_capture}
                             for p in publishers:
                                 p.publish(out, state)
                 except Exception as e:

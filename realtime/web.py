@@ -64,6 +64,7 @@ class WebServer:
         self.actions = ActionQueue()
         self.clients = 0
         self._frame, self._seq, self._state, self._captured = None, 0, {}, None
+        self._started, self._published = time.monotonic(), None  # for /health: uptime, the last frame's age
         self._part, self._part_seq = None, -1  # the newest frame as one multipart part, and its number
         self._encoding, self._encoding_seq = None, -1  # the encode in progress (a future), and its number
         self._loop = self._runner = None
@@ -87,7 +88,7 @@ class WebServer:
 
     def publish(self, frame, state):
         """The newest output frame (RGB uint8) and the show's state: a swap, nothing else."""
-        self._frame, self._state = frame, state
+        self._frame, self._state, self._published = frame, state, time.monotonic()
         self._captured = state.get("captured") if isinstance(state, dict) else None
         self._seq += 1
         if self._loop is not None and self.clients:
@@ -113,7 +114,8 @@ class WebServer:
         self._new_frame = asyncio.Condition()
         app = self.web.Application(middlewares=[self._auth])
         app.add_routes([self.web.get("/", self._page), self.web.get("/stream", self._stream),
-                        self.web.get("/state", self._state_json), self.web.get("/thumb/{index}", self._thumb),
+                        self.web.get("/state", self._state_json),
+                        self.web.get("/health", self._health), self.web.get("/thumb/{index}", self._thumb),
                         self.web.post("/action", self._action)])
         self._runner = self.web.AppRunner(app, access_log=None)
         try:
@@ -244,6 +246,23 @@ class WebServer:
 
     async def _state_json(self, request):
         return self.web.json_response({**self._state, "viewers": self.clients, "time": time.time()})
+
+    def health(self, stale=5.0):
+        """What a monitor polls: frames, rate, the last frame's age, errors by kind, uptime,
+        memory; ``ok`` while a frame came in the last ``stale`` seconds."""
+        from realtime.sinks import rss_mb
+
+        now = time.monotonic()
+        age = None if self._published is None else round(now - self._published, 3)
+        state = self._state if isinstance(self._state, dict) else {}
+        return {"ok": age is not None and age < stale, "frames": state.get("frames", 0), "fps": state.get("fps", 0.0),
+                "last_frame_age_s": age, "errors": state.get("errors", {}), "dropped": state.get("dropped", 0),
+                "uptime_s": round(now - self._started, 1), "rss_mb": round(rss_mb()[0], 1), "viewers": self.clients,
+                "effect": state.get("label"), "time": time.time()}
+
+    async def _health(self, request):
+        report = self.health()
+        return self.web.json_response(report, status=200 if report["ok"] else 503)  # monitors read the status
 
     async def _thumb(self, request):
         try:

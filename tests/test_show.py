@@ -67,3 +67,63 @@ def test_a_change_during_a_fade_starts_from_the_blend_on_screen(stylizer):
     effect.fade = 0.0
     effect.action("style", 0)  # fade 0: a cut
     np.testing.assert_allclose(effect._stats()[0].ravel(), effect.styles[0][1].mean)
+
+
+def test_health_json_is_fresh_while_frames_come_and_503_when_they_stop():
+    import json
+    import time
+    import urllib.error
+
+    from realtime.loop import ErrorLog, Stats, state_of
+    from realtime.web import WebServer
+    from tests.test_live import FakeShow, free_port, get
+
+    port = free_port()
+    server = WebServer("127.0.0.1", port).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:  # no frame yet: not healthy
+            get(f"http://127.0.0.1:{port}/health")
+        assert e.value.code == 503
+        with FakeShow(server):
+            time.sleep(0.4)
+            status, body = get(f"http://127.0.0.1:{port}/health")
+            report = json.loads(body)
+            assert status == 200 and report["ok"] and report["last_frame_age_s"] < 1.0
+            assert {"frames", "fps", "errors", "uptime_s", "rss_mb", "viewers", "dropped"} <= set(report)
+            assert report["rss_mb"] > 10 and report["uptime_s"] > 0
+        errors = ErrorLog()
+        errors(ValueError("bad frame"))
+        errors(ValueError("bad frame"))
+        show = FakeShow(server).show
+        server.publish(np.zeros((8, 8, 3), np.uint8), state_of(show, Stats(), 0, errors))
+        assert server.health()["errors"] == {"ValueError: bad frame": 2}
+        assert server.health(stale=0.0)["ok"] is False  # a frame older than `stale`: a stuck show
+    finally:
+        server.stop()
+
+
+def test_doctor_exits_0_when_ready_and_1_naming_a_missing_camera_or_weights(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from offline.backbone import MODELS
+    from realtime.cli import main
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("STUDIO_WEIGHTS_DIR", str(weights))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no Keras cache either
+    monkeypatch.setenv("DISPLAY", ":0")
+    res = CliRunner().invoke(main, ["doctor", "--camera", "none"])
+    assert res.exit_code == 1 and "FIX  weights: vgg19" in res.output and "mobilenet" in res.output
+    for key, alpha in (("vgg19", 1.0), ("mobilenet", 0.75)):
+        (weights / MODELS[key].weights_filename(False, alpha)).write_bytes(b"")
+    res = CliRunner().invoke(main, ["doctor", "--camera", "none"])
+    assert res.exit_code == 0 and "ready for a show" in res.output and "FIX" not in res.output, res.output
+    res = CliRunner().invoke(main, ["doctor", "--camera", "97"])  # no such camera
+    assert res.exit_code == 1 and "FIX  camera 97: no picture" in res.output
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    res = CliRunner().invoke(main, ["doctor", "--camera", "none"])
+    assert res.exit_code == 1 and "FIX  display" in res.output
+    res = CliRunner().invoke(main, ["doctor", "--camera", "front"])
+    assert res.exit_code == 2 and "--camera: expected a camera index or none" in res.output
