@@ -250,7 +250,8 @@ class StylizeEffect(Effect):
         self._prev = None  # (previous input frame, previous float output) for smoothing
         self.fade = float(fade)
         self._clock = clock or time.monotonic
-        self._fading = None  # (mean, std, start): the code the picture fades from, since when
+        self._fading = None  # (mean, std, start, seconds): the code the picture fades from, since when, how long
+        self._mix = None  # (label, mean, std): a mixed code (a show file's scene) instead of one style's
 
     @property
     def traces(self):
@@ -260,17 +261,50 @@ class StylizeEffect(Effect):
         """0..1 through the current cross-fade (1: none running)."""
         if self._fading is None:
             return 1.0
-        t = (self._clock() - self._fading[2]) / self.fade if self.fade > 0 else 1.0
+        mean0, std0, start, length = self._fading
+        t = (self._clock() - start) / length if length > 0 else 1.0
         if t >= 1.0:
             self._fading = None
             return 1.0
         return max(0.0, t)
 
+    def _start_fade(self, seconds):
+        if seconds > 0:
+            self._fading = (*self._stats(), self._clock(), float(seconds))  # from what is on screen, mid-fade too
+
     def _set_style(self, index):
         index %= len(self.styles)
-        if index != self.style_index and self.fade > 0:
-            self._fading = (*self._stats(), self._clock())  # from what is on screen, mid-fade too
-        self.style_index = index
+        if index != self.style_index or self._mix is not None:
+            self._start_fade(self.fade)
+        self.style_index, self._mix = index, None
+
+    def _code(self, index):
+        stats = self.styles[index][1]
+        shape = (1, 1, 1, -1)  # broadcast over the batch and the image
+        return np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
+
+    def apply_scene(self, scene):
+        """A show file's scene (``realtime.showfile.Scene``): its styles' codes mixed by its weights
+        (the same linear mix as ``--mix``), its alpha and smoothing, faded in over its ``fade``."""
+        names = [n for n, _ in self.styles]
+        missing = [s for s in scene.styles if s not in names]
+        if missing:
+            return f"no style {missing[0]!r}"
+        self._start_fade(scene.fade)
+        indices = [names.index(s) for s in scene.styles]
+        self.style_index = indices[int(np.argmax(scene.weights))]
+        if len(indices) > 1:
+            codes = [self._code(i) for i in indices]
+            mean = sum(np.float32(w) * m for w, (m, _) in zip(scene.weights, codes))
+            std = sum(np.float32(w) * sd for w, (_, sd) in zip(scene.weights, codes))
+            label = " + ".join(f"{names[i]} {w:.0%}" for i, w in zip(indices, scene.weights))
+            self._mix = (label, mean, std)
+        else:
+            self._mix = None
+        self.alpha = float(scene.alpha)
+        if scene.smooth is not None:
+            self.smooth, self.smooth_on = float(scene.smooth), scene.smooth > 0
+        return self.label()
 
     def _build(self):
         from keras import ops
@@ -299,14 +333,12 @@ class StylizeEffect(Effect):
         return Compiled(step, jit_compile=getattr(self.stylizer, "jit_compile", False), reduce_retracing=False)
 
     def _stats(self):
-        """The style code for this frame: the style's, or a blend on the way to it."""
-        stats = self.styles[self.style_index][1]
-        shape = (1, 1, 1, -1)  # broadcast over the batch and the image
-        mean, std = np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
+        """The style code for this frame: the style's (or the scene's mix), or a blend on the way to it."""
+        mean, std = self._mix[1:] if self._mix is not None else self._code(self.style_index)
         t = self.fade_position()
         if t < 1.0:
             w = np.float32(t * t * (3.0 - 2.0 * t))  # smoothstep: no jolt where the fade starts or ends
-            mean0, std0, _ = self._fading
+            mean0, std0 = self._fading[:2]
             mean, std = mean0 + w * (mean - mean0), std0 + w * (std - std0)
         return mean, std
 
@@ -360,6 +392,8 @@ class StylizeEffect(Effect):
                 self._set_style(names.index(value))
             else:
                 self._set_style(int(value))
+        elif name == "scene" and value is not None:
+            return self.apply_scene(value)
         elif name == "alpha" and value is not None:
             self.alpha = round(float(np.clip(float(value), 0.0, 1.0)), 3)
         elif name in ("next", "prev"):
@@ -379,7 +413,7 @@ class StylizeEffect(Effect):
 
     @property
     def style_name(self):
-        return self.styles[self.style_index][0]
+        return self._mix[0] if self._mix is not None else self.styles[self.style_index][0]
 
     def label(self):
         smooth = f"smooth {self.smooth:.1f}" if self.smooth_on and self.temporal else "smooth off"

@@ -60,6 +60,9 @@ def main():
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames.")
 @click.option("--cycle", type=FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Next style (features: next layer) every SECONDS.")
+@click.option("--show", "show_file", type=click.Path(dir_okay=False), default=None, metavar="SHOW.toml",
+              help="Play a show file: a looped timeline of scenes (styles, mixes, alpha, durations, fades, "
+                   "time-of-day windows), reloaded when edited. See docs/live.md.")
 @click.option("--fade", type=FloatRange(0), default=None, metavar="SECONDS",
               help="Cross-fade every style change over SECONDS (0: a cut) [2 with --install, else 0].")
 @click.option("--install", is_flag=True,
@@ -83,16 +86,17 @@ def main():
 @target_fps_option("30 for cameras, demo and latent sources and --install; off for files and folders")
 @click.option("--osc-allow", default=None, metavar="IP[,IP|NETWORK...]|any",
               help="The OSC senders obeyed when --osc listens beyond this machine (e.g. 192.168.1.0/24).")
-def run(source, out, display, fullscreen, hud, max_frames, cycle, fade, install, log_file, snapshot_dir, as_json, serve,
+def run(source, out, display, fullscreen, hud, max_frames, cycle, show_file, fade, install, log_file, snapshot_dir, as_json, serve,
         token, max_viewers, virtual_camera, osc, osc_allow, target_fps, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
     from realtime.sinks import Recorder, Window, rss_mb
     from realtime.sources import LatestFrame, open_source
 
+    show = _show_file(show_file, o, cycle) if show_file else None  # checked before anything opens
     if install:
         fullscreen, o["loop"] = True, True
-        cycle = cycle or 60.0
+        cycle = cycle or (None if show else 60.0)
         fade = 2.0 if fade is None else fade
         log_file = log_file or "realtime.log"
     outputs.check_not_inputs([out, log_file], [source])
@@ -156,6 +160,11 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, fade, install,
             camera = VirtualCamera(fps).open(src.size)  # no backend: one line now, not at the first frame
             controls.append(camera)  # (for stop(); it asks for nothing)
             publishers.append(camera)
+        if show is not None:
+            from realtime.showfile import ShowPlayer
+
+            controls.append(ShowPlayer(show, effect, known_styles=_presets(o)).listen_for_sighup())
+            controls[-1].poll()  # the first scene is on the first frame
         if osc_address is not None:
             from realtime.osc import OscControl
 
@@ -235,6 +244,30 @@ def doctor(camera, display):
     problems = sum(status == FIX for status, _ in checks)
     click.echo("ready for a show" if not problems else f"{problems} thing(s) to fix before a show")
     sys.exit(1 if problems else 0)
+
+
+def _presets(o):
+    """The names of the stylize model's presets, read from its folder (no model loads)."""
+    from offline import backend
+    from offline.stylizers import resolve_model
+
+    folder = resolve_model(o.get("model"), backend.has_gpu())
+    return {p.stem for p in (folder / "styles").glob("*.npz")}
+
+
+def _show_file(path, o, cycle):
+    """The show file, checked (before any model loads); its styles become the effect's."""
+    from realtime.showfile import load
+
+    if o["effect"] != "stylize":
+        raise UserError("--show plays stylize scenes: leave out --effect or use --effect stylize")
+    if o.get("style"):
+        raise UserError("--show names its styles in the show file: leave out --style")
+    if cycle:
+        raise UserError("--show times its scenes itself: leave out --cycle")
+    show = load(path, _presets(o))
+    o["style"] = show.styles
+    return show
 
 
 def _scaled(effect, frame_size, process_size, target_fps):

@@ -127,3 +127,173 @@ def test_doctor_exits_0_when_ready_and_1_naming_a_missing_camera_or_weights(tmp_
     assert res.exit_code == 1 and "FIX  display" in res.output
     res = CliRunner().invoke(main, ["doctor", "--camera", "front"])
     assert res.exit_code == 2 and "--camera: expected a camera index or none" in res.output
+
+
+SHOW = '''fade = 1.5
+
+[[scene]]
+name = "day"
+style = "la_muse"
+duration = 10
+
+[[scene]]
+name = "mix"
+style = ["mondrian", "la_muse"]
+weights = [3, 1]
+alpha = 0.8
+smooth = 0.5
+duration = 5
+fade = 4
+
+[[scene]]
+name = "night"
+style = "mondrian"
+duration = 20
+
+[[schedule]]
+from = "22:00"
+to = "06:00"
+scenes = ["night"]
+
+[[schedule]]
+scenes = ["day", "mix"]
+'''
+PRESETS = {"la_muse", "mondrian"}
+
+
+def test_a_show_file_parses_into_scenes_with_mixed_weights_and_windows(tmp_path):
+    import datetime
+
+    from realtime.showfile import parse
+
+    show = parse(SHOW, tmp_path / "show.toml", PRESETS)
+    day, mix, night = show.scenes
+    assert (day.name, day.styles, day.weights, day.fade, day.duration) == ("day", ("la_muse",), (1.0,), 1.5, 10.0)
+    assert mix.weights == (0.75, 0.25) and (mix.alpha, mix.smooth, mix.fade) == (0.8, 0.5, 4.0)
+    assert show.styles == ("la_muse", "mondrian")
+    at = lambda h, m=0: datetime.datetime(2026, 12, 4, h, m)  # noqa: E731
+    assert show.scenes_at(at(23)) == (2,) and show.scenes_at(at(3)) == (2,)  # the window passes midnight
+    assert show.scenes_at(at(6)) == (0, 1) and show.scenes_at(at(21, 59)) == (0, 1)
+    (tmp_path / "pic.png").write_bytes(b"")
+    show = parse('[[scene]]\nstyle = "pic.png"\n', tmp_path / "show.toml", PRESETS)
+    assert show.scenes[0].styles == ("pic",) and show.styles == (str(tmp_path / "pic.png"),)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("weights = [3, 1]", "weights = [3]"), ":11: scene 'mix': weights: expected 2 numbers"),
+    (("alpha = 0.8", "alpha = 2"), ":12: scene 'mix': alpha: 2 is outside 0..1"),
+    (("alpha = 0.8", 'alpha = "high"'), ":12: scene 'mix': alpha: expected a number"),
+    (('style = "mondrian"', 'style = "monet"'), ":19: scene 'night': no style 'monet': not a preset"),
+    (('style = "mondrian"', 'style = "gone.jpg"'), ":19: scene 'night': no image"),
+    (('to = "06:00"', 'to = "25:00"'), ':24: schedule 1: to: expected a time of day HH:MM'),
+    (('scenes = ["night"]', 'scenes = ["nite"]'), ":25: schedule 1: no scene named 'nite'"),
+    (("duration = 20", "duraton = 20"), ":20: scene 'night': unknown setting 'duraton'"),
+    (('name = "mix"', 'name = "day"'), ":9: scene 2: the name 'day' is taken by scene 1"),
+    (("[[scene]]\nname = \"night\"", "[[scene]\nname = \"night\""), ":17: not valid TOML"),
+    (("fade = 1.5", "fade = -1"), ":1: fade: -1 is outside"),
+])
+def test_show_file_mistakes_are_one_line_naming_the_line(edit, message, tmp_path):
+    from offline.errors import UserError
+    from realtime.showfile import parse
+
+    text = SHOW.replace(*edit)
+    assert text != SHOW
+    with pytest.raises(UserError) as e:
+        parse(text, tmp_path / "show.toml", PRESETS)
+    assert message in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+class SceneEffect:
+    """The effect's side of a show: records the scenes it is given."""
+
+    def __init__(self):
+        self.styles = [("la_muse", None), ("mondrian", None)]
+        self.scenes = []
+
+    def action(self, name, value=None):
+        assert name == "scene"
+        self.scenes.append(value)
+
+    def label(self):
+        return self.scenes[-1].name if self.scenes else ""
+
+
+def test_the_player_times_scenes_follows_the_clock_of_day_and_reloads_edits(tmp_path):
+    import datetime
+    import os
+
+    from realtime.showfile import ShowPlayer, load
+
+    path = tmp_path / "show.toml"
+    path.write_text(SHOW)
+    clock, day = Clock(), [datetime.datetime(2026, 12, 4, 12, 0)]
+    effect = SceneEffect()
+    player = ShowPlayer(load(path, PRESETS), effect, clock=clock, wallclock=lambda: day[0], known_styles=PRESETS)
+    played = []
+
+    def advance(seconds, step=0.5):
+        for _ in range(int(seconds / step)):
+            player.poll()
+            if not played or played[-1] != effect.scenes[-1].name:
+                played.append(effect.scenes[-1].name)
+            clock.now += step
+
+    advance(31)
+    assert played == ["day", "mix", "day", "mix", "day"]  # 10 s, 5 s, 10 s, 5 s, ...
+    assert effect.scenes[0].fade == 0.0 and effect.scenes[1].fade == 4.0  # the first scene is no fade
+    day[0] = datetime.datetime(2026, 12, 4, 22, 30)
+    advance(1)
+    assert played[-1] == "night"  # the evening window starts at once
+    # an edit: picked up within a second, the new timeline starts
+    path.write_text(SHOW.replace('scenes = ["night"]', 'scenes = ["mix"]'))
+    os.utime(path, ns=(1, 10 ** 18))
+    advance(1.5)
+    assert played[-1] == "mix" and player.reloads == 1
+    # a broken edit: one log line, the show goes on with the last good file
+    path.write_text(SHOW.replace("alpha = 0.8", "alpha = 9"))
+    os.utime(path, ns=(1, 2 * 10 ** 18))
+    advance(1.5)
+    assert player.failed_reloads == 1 and player.show.scenes[1].alpha == 0.8 and played[-1] == "mix"
+    # SIGHUP reloads at once
+    path.write_text(SHOW.replace('scenes = ["night"]', 'scenes = ["day"]'))
+    player._hup = True
+    advance(0.5)
+    assert played[-1] == "day" and player.reloads == 2
+
+
+def test_run_plays_a_show_file_and_refuses_a_broken_one_before_loading(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from realtime.cli import main
+
+    path = tmp_path / "show.toml"
+    path.write_text('fade = 0\n[[scene]]\nstyle = ["la_muse", "mondrian"]\nduration = 0.2\n'
+                    '[[scene]]\nstyle = "mondrian"\nalpha = 0.5\nduration = 0.2\n')
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--size", "64x48", "--show", str(path),
+                                    "--max-frames", "20", "--json", "--target-fps", "0"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["frames"] == 20 and summary["retraces"] == 0
+    path.write_text('[[scene]]\nstyle = "la_muse"\nalpha = 7\n')
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--show", str(path)])
+    assert res.exit_code == 2 and f"{path}:3: scene 'scene 1': alpha: 7 is outside 0..1" in res.output
+    assert "loading" not in res.output  # refused before the model loads
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--show", str(path), "--style", "x"])
+    assert res.exit_code == 2 and "leave out --style" in res.output
+
+
+def test_a_scene_mixes_the_codes_by_its_weights_and_fades_in(stylizer):
+    from realtime.showfile import Scene
+
+    clock = Clock()
+    effect = StylizeEffect(stylizer, styles(stylizer), clock=clock)
+    (a, b) = (s for _, s in effect.styles)
+    effect.action("scene", Scene("m", ("a", "b"), (0.75, 0.25), alpha=0.6, smooth=0.3, fade=2.0))
+    np.testing.assert_allclose(effect._stats()[0].ravel(), a.mean)  # the fade starts where the picture is
+    clock.now += 2.0
+    np.testing.assert_allclose(effect._stats()[0].ravel(), 0.75 * a.mean + 0.25 * b.mean, rtol=1e-6)
+    np.testing.assert_allclose(effect._stats()[1].ravel(), 0.75 * a.std + 0.25 * b.std, rtol=1e-6)
+    assert (effect.alpha, effect.smooth) == (0.6, 0.3) and effect.style_name == "a 75% + b 25%"
+    assert effect.action("scene", Scene("x", ("nope",), (1.0,))) == "no style 'nope'"
