@@ -283,6 +283,18 @@ class StylizeEffect(Effect):
         shape = (1, 1, 1, -1)  # broadcast over the batch and the image
         return np.asarray(stats.mean, np.float32).reshape(shape), np.asarray(stats.std, np.float32).reshape(shape)
 
+    def set_mix(self, names, weights):
+        """The code of ``names`` mixed by ``weights`` (summing to 1), at once: a control moving
+        continuously (the sound's envelope) needs no fade of its own."""
+        index = {n: i for i, (n, _) in enumerate(self.styles)}
+        if any(n not in index for n in names):
+            return f"no style {next(n for n in names if n not in index)!r}"
+        codes = [self._code(index[n]) for n in names]
+        mean = sum(np.float32(w) * m for w, (m, _) in zip(weights, codes))
+        std = sum(np.float32(w) * sd for w, (_, sd) in zip(weights, codes))
+        self._mix = (" + ".join(f"{n} {w:.0%}" for n, w in zip(names, weights)), mean, std)
+        return None
+
     def apply_scene(self, scene):
         """A show file's scene (``realtime.showfile.Scene``): its styles' codes mixed by its weights
         (the same linear mix as ``--mix``), its alpha and smoothing, faded in over its ``fade``."""
@@ -394,6 +406,8 @@ class StylizeEffect(Effect):
                 self._set_style(int(value))
         elif name == "scene" and value is not None:
             return self.apply_scene(value)
+        elif name == "mix" and value is not None:  # (names, weights) at once, e.g. from the sound
+            return self.set_mix(*value)
         elif name == "alpha" and value is not None:
             self.alpha = round(float(np.clip(float(value), 0.0, 1.0)), 3)
         elif name in ("next", "prev"):

@@ -63,6 +63,9 @@ def main():
 @click.option("--show", "show_file", type=click.Path(dir_okay=False), default=None, metavar="SHOW.toml",
               help="Play a show file: a looped timeline of scenes (styles, mixes, alpha, durations, fades, "
                    "time-of-day windows), reloaded when edited. See docs/live.md.")
+@click.option("--audio", "audio_spec", default=None, metavar="FILE.wav|DEVICE",
+              help="Sound drives the picture: loudness to alpha (0.3..1), or as the show file's [audio] says "
+                   "(alpha, the mix of two styles, the next scene on each onset). A sound card needs the audio extra.")
 @click.option("--fade", type=FloatRange(0), default=None, metavar="SECONDS",
               help="Cross-fade every style change over SECONDS (0: a cut) [2 with --install, else 0].")
 @click.option("--install", is_flag=True,
@@ -86,7 +89,7 @@ def main():
 @target_fps_option("30 for cameras, demo and latent sources and --install; off for files and folders")
 @click.option("--osc-allow", default=None, metavar="IP[,IP|NETWORK...]|any",
               help="The OSC senders obeyed when --osc listens beyond this machine (e.g. 192.168.1.0/24).")
-def run(source, out, display, fullscreen, hud, max_frames, cycle, show_file, fade, install, log_file, snapshot_dir, as_json, serve,
+def run(source, out, display, fullscreen, hud, max_frames, cycle, show_file, audio_spec, fade, install, log_file, snapshot_dir, as_json, serve,
         token, max_viewers, virtual_camera, osc, osc_allow, target_fps, **o):
     """Capture -> effect -> window and/or MP4, one frame at a time."""
     from realtime.loop import run as run_loop
@@ -94,6 +97,15 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, show_file, fad
     from realtime.sources import LatestFrame, open_source
 
     show = _show_file(show_file, o, cycle) if show_file else None  # checked before anything opens
+    sound = None
+    if audio_spec is not None:
+        from realtime.audio import Analysis, open_audio
+
+        if o["effect"] != "stylize":
+            raise UserError("--audio drives the stylize effect: leave out --effect or use --effect stylize")
+        mapping = dict(show.audio) if show else {}
+        envelope = {k: mapping.pop(k) for k in ("attack", "release") if k in mapping}
+        sound = (open_audio(audio_spec, Analysis(**envelope)), {"alpha": (0.3, 1.0), **mapping})
     if install:
         fullscreen, o["loop"] = True, True
         cycle = cycle or (None if show else 60.0)
@@ -160,11 +172,18 @@ def run(source, out, display, fullscreen, hud, max_frames, cycle, show_file, fad
             camera = VirtualCamera(fps).open(src.size)  # no backend: one line now, not at the first frame
             controls.append(camera)  # (for stop(); it asks for nothing)
             publishers.append(camera)
+        player = None
         if show is not None:
             from realtime.showfile import ShowPlayer
 
-            controls.append(ShowPlayer(show, effect, known_styles=_presets(o)).listen_for_sighup())
-            controls[-1].poll()  # the first scene is on the first frame
+            player = ShowPlayer(show, effect, known_styles=_presets(o)).listen_for_sighup()
+            controls.append(player)
+            player.poll()  # the first scene is on the first frame
+        if sound is not None:
+            from realtime.audio import AudioControl
+
+            controls.append(AudioControl(sound[0].start(), effect, player=player, **sound[1]))
+            log.info("sound from %s drives %s", sound[0].name, ", ".join(k for k, v in sound[1].items() if v))
         if osc_address is not None:
             from realtime.osc import OscControl
 

@@ -79,6 +79,7 @@ class ShowFile:
     scenes: tuple
     schedule: tuple  # Windows; empty: every scene in order, all day
     sources: dict = dataclasses.field(default_factory=dict)  # style name -> what the effect loads (a preset, an image)
+    audio: dict = dataclasses.field(default_factory=dict)  # [audio]: what the sound drives (realtime.audio)
 
     def scenes_at(self, when):
         """The scene indices playing at ``when`` (a datetime): the first window that holds it."""
@@ -103,7 +104,7 @@ class _Lines:
     def of(self, table=None, index=0, key=None):
         start, seen = 0, -1
         if table is not None:
-            header = re.compile(r"^\s*\[\[\s*" + re.escape(table) + r"\s*\]\]")
+            header = re.compile(r"^\s*\[\[?\s*" + re.escape(table) + r"\s*\]\]?")
             for i, line in enumerate(self.lines):
                 if header.match(line):
                     seen += 1
@@ -152,10 +153,10 @@ def parse(text, path="show.toml", known_styles=None):
     def fail(message, table=None, index=0, key=None):
         raise UserError(f"{path}:{lines.of(table, index, key)}: {message}")
 
-    unknown = set(data) - {"fade", "scene", "schedule"}
+    unknown = set(data) - {"fade", "scene", "schedule", "audio"}
     if unknown:
         key = sorted(unknown)[0]
-        fail(f"unknown setting {key!r} (a show file has fade, [[scene]] and [[schedule]])", key=key)
+        fail(f"unknown setting {key!r} (a show file has fade, [[scene]], [[schedule]] and [audio])", key=key)
     try:
         default_fade = _number(data.get("fade", 2.0), "fade", 0, 3600)
     except ValueError as e:
@@ -229,7 +230,50 @@ def parse(text, path="show.toml", known_styles=None):
             if s not in names:
                 fail(f"schedule {i + 1}: no scene named {s!r} (scenes: {', '.join(names)})", "schedule", i, "scenes")
         schedule.append(Window(start, end, tuple(names[s] for s in listed)))
-    return ShowFile(path, tuple(scenes), tuple(schedule), sources)
+    audio = _audio(data.get("audio", {}), sources, lambda m, key=None: fail(f"audio: {m}", "audio", 0, key))
+    return ShowFile(path, tuple(scenes), tuple(schedule), sources, audio)
+
+
+AUDIO_KEYS = {"alpha", "mix", "onset", "attack", "release"}
+
+
+def _audio(raw, styles, fail):
+    """``[audio]``: alpha = [low, high] (or false), mix = [style a, style b], onset = "next",
+    attack and release (seconds) -> the keyword arguments of ``realtime.audio``."""
+    if not isinstance(raw, dict):
+        fail("expected an [audio] table")
+    unknown = set(raw) - AUDIO_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        fail(f"unknown setting {key!r} (the sound drives {', '.join(sorted(AUDIO_KEYS))})", key)
+    out = {}
+    if "alpha" in raw:
+        alpha = raw["alpha"]
+        if alpha is False:
+            out["alpha"] = None
+        else:
+            try:
+                if not isinstance(alpha, list) or len(alpha) != 2:
+                    raise ValueError("expected [low, high] or false")
+                out["alpha"] = tuple(_number(v, "alpha", 0, 1) for v in alpha)
+            except ValueError as e:
+                fail(str(e), "alpha")
+    if "mix" in raw:
+        mix = raw["mix"]
+        if not isinstance(mix, list) or len(mix) != 2 or not all(isinstance(m, str) and m in styles for m in mix):
+            fail(f"mix: expected two styles the scenes use ({', '.join(styles)})", "mix")
+        out["mix"] = tuple(mix)
+    if "onset" in raw:
+        if raw["onset"] not in ("next", "none"):
+            fail(f"onset: expected \"next\" (the next scene on each onset) or \"none\", got {raw['onset']!r}", "onset")
+        out["onset"] = None if raw["onset"] == "none" else "next"
+    for key in ("attack", "release"):
+        if key in raw:
+            try:
+                out[key] = _number(raw[key], key, 0.0, 10.0)
+            except ValueError as e:
+                fail(str(e), key)
+    return out
 
 
 def _style(spec, path, known, fail):
@@ -321,6 +365,10 @@ class ShowPlayer:
             if mtime is not None and mtime != self._mtime:
                 self._mtime = mtime
                 self.reload()
+
+    def advance(self):
+        """The next scene now (an onset of the sound)."""
+        self.until = -math.inf
 
     def poll(self):
         now = self.clock()

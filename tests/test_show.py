@@ -297,3 +297,83 @@ def test_a_scene_mixes_the_codes_by_its_weights_and_fades_in(stylizer):
     np.testing.assert_allclose(effect._stats()[1].ravel(), 0.75 * a.std + 0.25 * b.std, rtol=1e-6)
     assert (effect.alpha, effect.smooth) == (0.6, 0.3) and effect.style_name == "a 75% + b 25%"
     assert effect.action("scene", Scene("x", ("nope",), (1.0,))) == "no style 'nope'"
+
+
+def beat_wav(path, beats=8, period=0.5, rate=22050):
+    """Quiet noise with a 50 ms burst every ``period`` seconds (a known beat)."""
+    import wave
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.003, int(rate * beats * period))
+    for k in range(beats):
+        s = int(k * period * rate)
+        x[s:s + int(0.05 * rate)] += rng.normal(0, 0.5, int(0.05 * rate))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)  # stereo: mixed down to mono
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.repeat(np.clip(x, -1, 1)[:, None], 2, 1) * 32767).astype(np.int16).tobytes())
+    return path
+
+
+def test_a_wav_with_a_known_beat_gives_its_onsets_and_a_breathing_envelope(tmp_path):
+    from realtime.audio import BLOCK, Analysis, read_wav
+
+    samples, rate = read_wav(beat_wav(tmp_path / "beat.wav"))
+    analysis, onsets, values = Analysis(), [], []
+    for i in range(0, len(samples), BLOCK):
+        before = analysis.onset_count
+        analysis.feed(samples[i:i + BLOCK], rate)
+        values.append(analysis.value)
+        if analysis.onset_count > before:
+            onsets.append(i / rate)
+    assert len(onsets) == 8
+    assert np.allclose(onsets, np.arange(8) * 0.5, atol=BLOCK / rate + 1e-9)  # on the beat, within a block
+    per_block = BLOCK / rate
+    at = lambda t: values[int(t / per_block)]  # noqa: E731
+    assert at(1.03) > 0.6 and at(1.45) < at(1.1) - 0.2  # up with the beat, down (release) before the next
+
+
+def test_the_sound_drives_alpha_and_onsets_advance_the_show(tmp_path, stylizer):
+    from realtime.audio import AudioControl, WavInput
+
+    effect = StylizeEffect(stylizer, styles(stylizer))
+    source = WavInput(beat_wav(tmp_path / "beat.wav"), pace=False, loop=False)
+    control = AudioControl(source, effect, alpha=(0.2, 0.9), mix=("a", "b"), onset="next")
+    source.analysis.value, source.analysis.onset_count = 0.5, 0
+    control.poll()
+    assert effect.alpha == pytest.approx(0.55) and effect.style_name == "a 50% + b 50%"
+    source.analysis.onset_count = 3  # three onsets since the last frame: one step
+    control.poll()
+    assert effect.style_index == 1
+
+    class Player:
+        advanced = 0
+
+        def advance(self):
+            self.advanced += 1
+
+    player = Player()
+    control = AudioControl(source, effect, onset="next", player=player)
+    source.analysis.onset_count = 5
+    control.poll()
+    assert player.advanced == 1
+    source = WavInput(beat_wav(tmp_path / "beat.wav"), pace=False, loop=False)
+    source.start()._thread.join(5)  # unpaced: the whole file at once, on its thread
+    assert source.analysis.onset_count == 8 and source.analysis.blocks > 80
+
+
+def test_audio_mistakes_are_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from realtime.cli import main
+
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--audio", str(tmp_path / "no.wav")])
+    assert res.exit_code == 2 and "no WAV file" in res.output
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--audio", str(tmp_path / "bad.wav")])
+    assert res.exit_code == 2 and "cannot read the WAV file" in res.output and "loading" not in res.output
+    path = tmp_path / "show.toml"
+    path.write_text('[[scene]]\nstyle = "la_muse"\n[audio]\nmix = ["la_muse", "monet"]\n')
+    res = CliRunner().invoke(main, ["run", "--source", "demo", "--no-display", "--show", str(path)])
+    assert res.exit_code == 2 and f"{path}:4: audio: mix: expected two styles" in res.output
