@@ -303,16 +303,10 @@ class StylizeEffect(Effect):
         if missing:
             return f"no style {missing[0]!r}"
         self._start_fade(scene.fade)
-        indices = [names.index(s) for s in scene.styles]
-        self.style_index = indices[int(np.argmax(scene.weights))]
-        if len(indices) > 1:
-            codes = [self._code(i) for i in indices]
-            mean = sum(np.float32(w) * m for w, (m, _) in zip(scene.weights, codes))
-            std = sum(np.float32(w) * sd for w, (_, sd) in zip(scene.weights, codes))
-            label = " + ".join(f"{names[i]} {w:.0%}" for i, w in zip(indices, scene.weights))
-            self._mix = (label, mean, std)
-        else:
-            self._mix = None
+        self.style_index = names.index(scene.styles[int(np.argmax(scene.weights))])
+        self._mix = None
+        if len(scene.styles) > 1:
+            self.set_mix(scene.styles, scene.weights)  # the one mixing of codes
         self.alpha = float(scene.alpha)
         if scene.smooth is not None:
             self.smooth, self.smooth_on = float(scene.smooth), scene.smooth > 0
